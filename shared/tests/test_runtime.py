@@ -1,0 +1,111 @@
+"""ServiceRuntime against a real NATS server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from portfolio_shared.contract import CheckReport, CheckResult, ServiceRequest, Subjects
+from portfolio_shared.errors import NotFoundError, ServiceUnavailableError
+from portfolio_shared.nats_client import connect_nats, request
+from portfolio_shared.runtime import ServiceRuntime
+from portfolio_shared.settings import CommonSettings
+from portfolio_shared.testing.servers import ManagedServer
+
+
+def make_settings(nats_server: ManagedServer, namespace: str) -> CommonSettings:
+    return CommonSettings(nats_url=nats_server.url, nats_namespace=namespace)
+
+
+async def echo(request: ServiceRequest) -> dict[str, str]:
+    if request.params.get("id") == "missing":
+        raise NotFoundError("Content with identifier 'missing' not found")
+    await asyncio.sleep(0.05)
+    return {"id": request.params.get("id", "")}
+
+
+async def test_request_reaches_handler_and_returns_data(
+    nats_server: ManagedServer, namespace: str
+) -> None:
+    runtime = ServiceRuntime("content", make_settings(nats_server, namespace))
+    runtime.add_endpoint("echo", f"{namespace}.echo", echo)
+    async with runtime:
+        data = await request(
+            runtime.client,
+            f"{namespace}.echo",
+            ServiceRequest(params={"id": "a"}),
+            timeout_s=1,
+            service="content",
+        )
+    assert data == {"id": "a"}
+
+
+async def test_handler_error_arrives_typed(nats_server: ManagedServer, namespace: str) -> None:
+    runtime = ServiceRuntime("content", make_settings(nats_server, namespace))
+    runtime.add_endpoint("echo", f"{namespace}.echo", echo)
+    async with runtime:
+        with pytest.raises(NotFoundError, match="'missing' not found"):
+            await request(
+                runtime.client,
+                f"{namespace}.echo",
+                ServiceRequest(params={"id": "missing"}),
+                timeout_s=1,
+                service="content",
+            )
+
+
+async def test_no_responders_is_service_unavailable(
+    nats_server: ManagedServer, namespace: str
+) -> None:
+    client = await connect_nats(nats_server.url, name="test")
+    try:
+        with pytest.raises(ServiceUnavailableError, match="no instance is running"):
+            await request(
+                client, f"{namespace}.nobody", ServiceRequest(), timeout_s=1, service="content"
+            )
+    finally:
+        await client.close()
+
+
+async def test_handlers_run_concurrently(nats_server: ManagedServer, namespace: str) -> None:
+    # Each handler waits until all twenty are in flight, so handlers run one
+    # after another would never return and the requests would time out.
+    barrier = asyncio.Barrier(20)
+
+    async def wait_for_all(request: ServiceRequest) -> str:
+        await barrier.wait()
+        return request.params["id"]
+
+    runtime = ServiceRuntime("content", make_settings(nats_server, namespace))
+    runtime.add_endpoint("wait", f"{namespace}.wait", wait_for_all)
+    async with runtime:
+        results = await asyncio.gather(
+            *(
+                request(
+                    runtime.client,
+                    f"{namespace}.wait",
+                    ServiceRequest(params={"id": str(i)}),
+                    timeout_s=5,
+                    service="content",
+                )
+                for i in range(20)
+            )
+        )
+    assert sorted(results) == sorted(str(i) for i in range(20))
+
+
+async def test_instance_checks_answer_on_own_subject(
+    nats_server: ManagedServer, namespace: str
+) -> None:
+    async def database_ok() -> CheckResult:
+        return CheckResult(status="ok", critical=True)
+
+    runtime = ServiceRuntime("content", make_settings(nats_server, namespace))
+    runtime.add_check("database", database_ok, critical=True)
+    async with runtime:
+        reply = await runtime.client.request(
+            Subjects(namespace).instance_checks(runtime.micro_id), b"", timeout=1
+        )
+    report = CheckReport.decode(reply.data)
+    assert report.checks["database"].status == "ok"
+    assert report.service == "content"
