@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from portfolio_shared.testing.fake_llm import FakeLlm
 from portfolio_shared.testing.servers import ManagedServer, start_nats, start_redis
 
 if TYPE_CHECKING:
@@ -52,3 +53,11 @@ async def redis_prefix(redis_server: ManagedServer) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLlm]:
+    """A scripted OpenAI-compatible provider on 127.0.0.1 (see ``testing.fake_llm``)."""
+    server = FakeLlm().start()
+    yield server
+    server.stop()
