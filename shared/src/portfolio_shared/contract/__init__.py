@@ -15,6 +15,7 @@ from portfolio_shared.contract.messages import (
     encode_error,
     encode_reply,
 )
+from portfolio_shared.contract.replies import HttpReply
 from portfolio_shared.contract.streaming import ChatStreamDone, ChatStreamError, ChatToken
 from portfolio_shared.contract.subjects import Subjects
 
@@ -28,6 +29,7 @@ __all__ = [
     "CheckReport",
     "CheckResult",
     "ContentChanged",
+    "HttpReply",
     "ServiceRequest",
     "Subjects",
     "decode_event",
