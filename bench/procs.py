@@ -1,0 +1,147 @@
+"""Child processes of a benchmark run: start, wait for readiness, measure memory, stop.
+
+Every process runs in its own process group with its output in a log file, so
+stopping it also stops the workers it forked (granian) and nothing outlives the
+run. Resident memory is read from ``/proc`` for the whole process tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Child", "process_tree_rss_mb", "wait_http"]
+
+STOP_DEADLINE_S = 10.0
+"""How long a child gets to exit after SIGTERM before it is killed, in seconds."""
+
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+@dataclass
+class Child:
+    """One started process and the file its output goes to."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @classmethod
+    def python_module(
+        cls, name: str, module: str, env: dict[str, str], log_dir: Path, *args: str
+    ) -> Child:
+        """A child running ``python -m module`` with this interpreter."""
+        return cls(
+            name=name,
+            argv=[sys.executable, "-m", module, *args],
+            env=env,
+            log_path=log_dir / f"{name}.log",
+        )
+
+    def start(self) -> Child:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError(f"{self.name} was never started")
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def rss_mb(self) -> float:
+        """Resident memory of this process and every descendant, in MiB."""
+        return process_tree_rss_mb(self.pid)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM the process group, then SIGKILL it after ``STOP_DEADLINE_S``."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _children_of() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces or parentheses: fields start after the last ')'.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    return children
+
+
+def process_tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MiB (0 when it is gone)."""
+    children = _children_of()
+    pending = [pid]
+    total_kb = 0
+    while pending:
+        current = pending.pop()
+        pending.extend(children.get(current, []))
+        try:
+            statm = Path(f"/proc/{current}/statm").read_text().split()
+        except OSError:
+            continue
+        total_kb += int(statm[1]) * _PAGE_KB
+    return total_kb / 1024
+
+
+def wait_http(url: str, *, timeout_s: float, child: Child | None = None) -> None:
+    """Poll ``url`` until it answers 2xx, or raise with the child's log tail."""
+    deadline = time.monotonic() + timeout_s
+    last_error = "no attempt"
+    while time.monotonic() < deadline:
+        if child is not None and not child.alive():
+            raise RuntimeError(f"{child.name} exited while starting:\n{child.log_tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - loopback URL built here
+                if 200 <= response.status < 300:
+                    return
+                last_error = f"HTTP {response.status}"
+        except (urllib.error.URLError, OSError) as error:
+            last_error = str(error)
+        time.sleep(0.05)
+    tail = f"\n{child.log_tail()}" if child is not None else ""
+    raise TimeoutError(f"{url} not ready after {timeout_s}s ({last_error}){tail}")
