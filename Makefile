@@ -1,0 +1,116 @@
+# Portfolio backend: `make run` starts the whole stack, `make test` runs every test.
+#
+# Nothing needs installing by hand beyond Python 3.11 with pip: uv is brought in
+# when missing (into .tools/), and uv never downloads a Python of its own.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= 3.11
+
+PYTHON_BOOTSTRAP ?= python3
+TOOLS_DIR := $(CURDIR)/.tools
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(TOOLS_DIR)/uv/bin/uv)
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.make-installed
+PROJECT_FILES := uv.lock pyproject.toml $(wildcard shared/pyproject.toml services/*/pyproject.toml)
+OPS := $(PY) -m portfolio_content.ops
+
+# Packages and tests that the strict type check covers.
+MYPY_PATHS := shared/src $(wildcard services/*/src) shared/tests $(wildcard services/*/tests)
+INTEGRATION_DIR := tests/integration
+
+.PHONY: help install run test test-deps lint format \
+	db-generate db-migrate db-migrate-prod backup restore import export \
+	flush-cache admin-key config clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+# Tooling
+
+$(TOOLS_DIR)/uv/bin/uv:
+	@echo "uv not found: installing it into $(TOOLS_DIR)/uv"
+	$(PYTHON_BOOTSTRAP) -m pip install --quiet --disable-pip-version-check --target $(TOOLS_DIR)/uv uv
+
+$(INSTALLED): $(PROJECT_FILES) | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(INSTALLED) ## Install every package of the workspace from uv.lock
+
+# Debian packages the tests use: promtool (package prometheus) checks the alert
+# rules. policy-rc.d keeps apt from starting the Prometheus daemon it installs.
+test-deps:
+	@if ! command -v promtool >/dev/null; then \
+		echo "promtool not found: installing the Debian package prometheus"; \
+		apt-get update -qq; \
+		created_policy=0; \
+		if [ ! -e /usr/sbin/policy-rc.d ]; then \
+			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1; \
+		fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+		if [ "$$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	fi
+
+# Running and testing
+
+run: $(INSTALLED) ## Start NATS (unless NATS_URL is set) and the four services in the foreground
+	$(PY) -m portfolio_shared.devstack
+
+# pytest exits with 5 when no test was collected (a PYTEST_ARGS filter that
+# matches nothing): that is reported, not treated as a failure.
+test: $(INSTALLED) test-deps ## Install what is missing, then run every test (PYTEST_ARGS adds options)
+	@status=0; $(UV) run --frozen --no-sync pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ "$$status" = 5 ]; then echo "pytest collected no test"; status=0; fi; \
+	exit $$status
+
+lint: $(INSTALLED) ## Check formatting, lint rules and strict types
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(MYPY_PATHS)
+	MYPYPATH=$(INTEGRATION_DIR) $(VENV)/bin/mypy $(INTEGRATION_DIR)
+
+format: $(INSTALLED) ## Rewrite files in the project's format and apply safe lint fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Operator commands: each wraps `python -m portfolio_content.ops`, which reads
+# the same variables as the services. ARGS passes options through, for example
+# `make restore ARGS=data/backups/portfolio-20261204.db`.
+
+db-generate: $(INSTALLED) ## Generate a migration from schema changes (ARGS="-m 'message'")
+	$(OPS) db-generate $(ARGS)
+
+db-migrate: $(INSTALLED) ## Apply migrations to the development database
+	$(OPS) migrate $(ARGS)
+
+db-migrate-prod: $(INSTALLED) ## Apply migrations to the production database (TURSO_DATABASE_URL)
+	$(OPS) migrate --prod $(ARGS)
+
+backup: $(INSTALLED) ## Back up the database into DATA_DIR/backups
+	$(OPS) backup $(ARGS)
+
+restore: $(INSTALLED) ## Restore the database from a backup (ARGS=<backup file>)
+	$(OPS) restore $(ARGS)
+
+import: $(INSTALLED) ## Import content (ARGS=<file or folder>)
+	$(OPS) import $(ARGS)
+
+export: $(INSTALLED) ## Export content (ARGS=<file or folder>)
+	$(OPS) export $(ARGS)
+
+flush-cache: $(INSTALLED) ## Ask every gateway to drop its content cache
+	$(OPS) flush-cache $(ARGS)
+
+admin-key: $(INSTALLED) ## Print a new random admin API key
+	$(OPS) gen-admin-key $(ARGS)
+
+config: $(INSTALLED) ## Print the effective configuration, secrets masked
+	$(OPS) config $(ARGS)
+
+clean: ## Remove the virtual environment, bootstrapped tools and caches
+	rm -rf $(VENV) $(TOOLS_DIR) .mypy_cache .ruff_cache .pytest_cache
