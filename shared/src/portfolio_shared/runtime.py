@@ -133,7 +133,9 @@ class ServiceRuntime:
                 version=self.version,
                 description=self.description or f"portfolio {self.kind} service",
                 queue_group=self.subjects.service_name(self.kind),
-                metadata={"kind": self.kind},
+                # ``instance`` lets discovery name the replica as its metrics and
+                # checks do; without INSTANCE_ID the micro service id is the name.
+                metadata={"kind": self.kind, "instance": self.settings.instance_id or ""},
             ),
         )
         self.instance_id = self.settings.instance_id or self._service.id
