@@ -1,0 +1,288 @@
+"""One benchmark run from start to finish: start everything, measure each part, report.
+
+Each measurement is a phase; a phase that fails (a service missing, a path
+answering errors) is recorded under "not measured" with the reason and the
+run goes on, so one broken part never hides the numbers of the others.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from bench.admin import GatewayClient
+from bench.machine import machine_facts, software_versions
+from bench.results import MemoryRow, RunResults, Target
+from bench.scenarios import growth, hot_paths, invalidation, ratelimit_ops
+from bench.system import BenchSystem
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from bench.config import BenchConfig
+    from bench.procs import Child
+
+__all__ = ["run_benchmarks"]
+
+UNCACHED_ENV = {"CACHE_TTL_S": "0.001", "CACHE_STALE_TTL_S": "0"}
+"""Gateway settings under which every public read misses the cache (expired at once)."""
+
+CACHED_RATIO_TARGET = 0.7
+INVALIDATION_P99_TARGET_MS = 100.0
+RSS_TARGET_MB = 120.0
+
+
+class Run:
+    """State shared by the phases of one run."""
+
+    def __init__(self, config: BenchConfig, work_dir: Path, command: str) -> None:
+        self.config = config
+        self.work_dir = work_dir
+        self.started = time.monotonic()
+        self.results = RunResults(
+            meta={
+                "command": command,
+                "mode": config.mode,
+                "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "elapsed_s": 0.0,
+                "machine": machine_facts(),
+                "versions": software_versions(),
+                "settings": asdict(config),
+            }
+        )
+        self.system = BenchSystem(work_dir, workers=config.workers)
+        self.idle_rss: dict[str, float] = {}
+        self.item: dict[str, Any] | None = None
+
+    def phase(self, name: str, action: Callable[[], None]) -> bool:
+        """Run one phase; on failure record why and carry on."""
+        print(f"[bench] {name}", flush=True)
+        try:
+            action()
+        except Exception as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            reason = f"{name}: {type(error).__name__}: {message}"
+            self.results.failures.append(reason)
+            print(f"[bench] {reason}", flush=True)
+            with (self.work_dir / "failures.log").open("a") as log:
+                log.write(traceback.format_exc() + "\n")
+            return False
+        return True
+
+    # Phases
+
+    def start_stack(self) -> None:
+        system = self.system
+        system.ensure_redis()
+        system.start_fake_provider()
+        for kind in ("content", "chat", "health"):
+            system.start_service(kind)
+        system.start_gateway(replica=0)
+        system.start_gateway(replica=1)
+        system.wait_ready(system.gateways[0].url)
+
+    def record_idle_memory(self) -> None:
+        for child in self._measured_children():
+            self.idle_rss[child.name] = round(child.rss_mb(), 1)
+
+    def _measured_children(self) -> list[Child]:
+        return [*self.system.services.values(), *(g.child for g in self.system.gateways)]
+
+    def hot_paths(self) -> None:
+        config, results, system = self.config, self.results, self.system
+        gateway = system.gateways[0].url
+        with GatewayClient(gateway, system.admin_key) as client:
+            bundle = client.get(hot_paths.BUNDLE_PATH)
+            if bundle.status_code != 200:
+                raise RuntimeError(f"the bundle answered {bundle.status_code}: {bundle.text[:200]}")
+            items = client.published_items()
+            if not items:
+                raise RuntimeError("no published item to read")
+            self.item = items[0]
+            item_path = f"/api/v1/content/{self.item['type']}/{self.item['slug']}"
+            item = client.get(item_path)
+        bundle_file = self.work_dir / "bundle.json"
+        item_file = self.work_dir / "item.json"
+        bundle_file.write_bytes(bundle.content)
+        item_file.write_bytes(item.content)
+
+        bare_url = system.start_bare_baseline(bundle_file)
+        nats_url = system.start_nats_baseline(item_file)
+        hot_paths.measure_baselines(
+            results,
+            config,
+            bare_url=bare_url,
+            nats_url=nats_url,
+            sizes=(len(bundle.content), len(item.content)),
+        )
+        hot_paths.measure_cached_paths(
+            results,
+            config,
+            gateway_url=gateway,
+            bundle_bytes=len(bundle.content),
+            etag=bundle.headers.get("etag"),
+        )
+        self._measure_uncached_item(item_path, len(item.content))
+
+    def _measure_uncached_item(self, item_path: str, item_bytes: int) -> None:
+        system = self.system
+        handle = system.start_gateway(replica=9, env=UNCACHED_ENV)
+        try:
+            with GatewayClient(handle.url, system.admin_key) as client:
+                client.get(item_path)
+                probe = client.get(item_path)
+            cache_header = probe.headers.get("x-cache", "absent")
+            note = (
+                f"a gateway replica with `CACHE_TTL_S=0.001` so every read expires at once; "
+                f"`X-Cache` on a repeated read: `{cache_header}`"
+            )
+            hot_paths.measure_uncached_item(
+                self.results,
+                self.config,
+                gateway_url=handle.url,
+                item_path=item_path,
+                item_bytes=item_bytes,
+                note=note,
+            )
+        finally:
+            system.stop_child(handle.child)
+            system.gateways.remove(handle)
+
+    def chat(self) -> None:
+        hot_paths.measure_chat(self.results, self.config, gateway_url=self.system.gateways[0].url)
+
+    def rate_limit(self) -> None:
+        assert self.system.redis is not None
+        self.results.operations.extend(
+            ratelimit_ops.measure_rate_limit_ops(
+                self.system.redis.url,
+                operations=self.config.limiter_operations,
+                concurrency=self.config.limiter_concurrency,
+            )
+        )
+
+    def invalidation(self) -> None:
+        if self.item is None:
+            raise RuntimeError("no published item was found to write to")
+        system = self.system
+        with (
+            GatewayClient(system.gateways[0].url, system.admin_key) as writer,
+            GatewayClient(system.gateways[1].url, system.admin_key) as reader,
+        ):
+            admin_item = writer.get_data(f"/api/v1/admin/content/{self.item['id']}")
+            self.results.latencies.append(
+                invalidation.measure_invalidation(
+                    writer,
+                    reader,
+                    admin_item,
+                    writes=self.config.invalidation_writes,
+                    deadline_s=self.config.invalidation_deadline_s,
+                )
+            )
+
+    def record_memory_after(self) -> None:
+        for child in self._measured_children():
+            self.results.memory.append(
+                MemoryRow(
+                    process=child.name,
+                    idle_mb=self.idle_rss.get(child.name, 0.0),
+                    after_mb=round(child.rss_mb(), 1),
+                )
+            )
+
+    def growth(self) -> None:
+        config, system = self.config, self.system
+        system.stop_services()
+        database = self.work_dir / "data" / "growth.db"
+        content_env = {"TURSO_DATABASE_URL": f"file:{database}", "SEED_SAMPLE_CONTENT": "false"}
+        system.start_service("content", env=content_env)
+        system.start_service("health")
+        system.start_gateway(replica=0)
+        system.start_gateway(replica=1)
+        system.wait_ready(system.gateways[0].url)
+        urls = [handle.url for handle in system.gateways]
+        existing = 0
+        with GatewayClient(urls[0], system.admin_key) as client:
+            for size in config.growth_sizes:
+                existing = growth.grow_to(client, size, existing)
+                self.results.growth.extend(growth.measure_growth_step(client, urls, size, config))
+        for child in self._measured_children():
+            self.results.memory.append(
+                MemoryRow(
+                    process=f"{child.name} (after growth, {existing} items)",
+                    idle_mb=0.0,
+                    after_mb=round(child.rss_mb(), 1),
+                )
+            )
+
+    # Targets
+
+    def judge_targets(self) -> None:
+        results = self.results
+        for key, baseline, label in (
+            ("cached_bundle", "baseline 1", "Cached bundle throughput"),
+            ("uncached_item", "baseline 2", "Uncached item throughput"),
+        ):
+            path = results.path(key)
+            results.targets.append(
+                Target(
+                    name=label,
+                    goal=f">= {CACHED_RATIO_TARGET} of {baseline}",
+                    measured="-" if path is None or path.ratio is None else f"{path.ratio:.2f}",
+                    met=None
+                    if path is None or path.ratio is None
+                    else path.ratio >= CACHED_RATIO_TARGET,
+                )
+            )
+        latency = next((s for s in results.latencies if s.key == "invalidation"), None)
+        results.targets.append(
+            Target(
+                name="Invalidation p99",
+                goal=f"< {INVALIDATION_P99_TARGET_MS:.0f} ms, no write missed",
+                measured="-"
+                if latency is None
+                else f"{latency.p99_ms:.1f} ms ({latency.misses} missed)",
+                met=None
+                if latency is None or latency.count == 0
+                else latency.p99_ms < INVALIDATION_P99_TARGET_MS and latency.misses == 0,
+            )
+        )
+        after = [row for row in results.memory if row.after_mb is not None]
+        worst = max(after, key=lambda row: row.after_mb or 0.0, default=None)
+        results.targets.append(
+            Target(
+                name="Resident memory after load",
+                goal=f"each service < {RSS_TARGET_MB:.0f} MiB",
+                measured="-"
+                if worst is None
+                else f"max {worst.after_mb:.0f} MiB ({worst.process})",
+                met=None
+                if worst is None
+                else all((row.after_mb or 0.0) < RSS_TARGET_MB for row in after),
+            )
+        )
+
+    def finish(self) -> RunResults:
+        self.results.meta["elapsed_s"] = round(time.monotonic() - self.started, 1)
+        return self.results
+
+
+def run_benchmarks(config: BenchConfig, work_dir: Path, command: str) -> RunResults:
+    """Run every phase the config asks for and return what was measured."""
+    run = Run(config, work_dir, command)
+    with run.system:
+        if run.phase("start the stack", run.start_stack):
+            run.phase("memory at idle", run.record_idle_memory)
+            run.phase("hot paths and baselines", run.hot_paths)
+            run.phase("chat", run.chat)
+            run.phase("rate-limit check against Redis GET", run.rate_limit)
+            run.phase("invalidation latency", run.invalidation)
+            run.phase("memory after load", run.record_memory_after)
+            if config.growth_sizes:
+                run.phase("growth", run.growth)
+        run.judge_targets()
+    return run.finish()
