@@ -114,3 +114,20 @@ config: $(INSTALLED) ## Print the effective configuration, secrets masked
 
 clean: ## Remove the virtual environment, bootstrapped tools and caches
 	rm -rf $(VENV) $(TOOLS_DIR) .mypy_cache .ruff_cache .pytest_cache
+
+# Benchmarks (bench/): wrk comes from Debian's package and is installed when
+# missing; results go to bench-results/, and the full run also rewrites
+# docs/benchmarks.md and docs/benchmarks.json.
+BENCH := $(PY) -m bench
+BENCH_WRK := command -v wrk >/dev/null || { echo "wrk not found: installing the Debian package wrk"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+
+.PHONY: bench bench-quick
+
+bench: $(INSTALLED) ## Run every benchmark (several minutes) and write docs/benchmarks.md
+	@$(BENCH_WRK)
+	$(BENCH)
+
+bench-quick: $(INSTALLED) ## Run a short benchmark (under a minute) ending with one line of key ratios
+	@$(BENCH_WRK)
+	$(BENCH) --quick
