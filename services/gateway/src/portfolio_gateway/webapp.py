@@ -1,0 +1,111 @@
+"""The reference web page (plain HTML, CSS and JavaScript), served under ``/app/``.
+
+The files live outside the Python package, in the folder ``WEB_ROOT`` names;
+unset, that is the repository's ``web/`` folder beside the workspace, and the
+container image sets it to where it copies the folder. The page calls the API
+on the same origin, so it needs no CORS; a copy served elsewhere sets its API
+base in the page instead (see ``web/js/config.js``).
+
+``webapp_router`` is built at import from the environment; tests and other
+callers build their own with ``create_webapp_router``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from litestar.datastructures import CacheControlHeader
+from litestar.response import Response
+from litestar.static_files import create_static_files_router
+from portfolio_shared.logging import get_logger
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from litestar import Request, Router
+
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "WEBAPP_PATH",
+    "WebAppSettings",
+    "create_webapp_router",
+    "default_web_root",
+    "webapp_router",
+]
+
+WEBAPP_PATH = "/app"
+"""URL path the page is served under; ``/app`` redirects to ``/app/``."""
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+"""Policy for the page's files when nothing upstream set one: own files only, no inline code."""
+
+_REPOSITORY_WEB_ROOT = Path(__file__).resolve().parents[4] / "web"
+"""``web/`` of the repository when the gateway runs from the source tree (a workspace install)."""
+
+_logger = get_logger("gateway.webapp")
+
+
+class WebAppSettings(BaseSettings):
+    """Where the page's files are."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    web_root: Path | None = None
+    """Folder holding ``index.html`` and its assets (``WEB_ROOT``); unset means the
+    repository's ``web/`` folder, or ``./web`` when the gateway runs from an install."""
+
+
+def default_web_root(settings: WebAppSettings | None = None) -> Path:
+    """``WEB_ROOT`` if set, else the first of the repository's ``web/`` and ``./web`` that exists."""
+    configured = (settings or WebAppSettings()).web_root
+    if configured is not None:
+        return configured.resolve()
+    for candidate in (_REPOSITORY_WEB_ROOT, Path.cwd() / "web"):
+        if (candidate / "index.html").is_file():
+            return candidate
+    return _REPOSITORY_WEB_ROOT
+
+
+def _redirect_to_folder(request: Request[Any, Any, Any]) -> Response[bytes] | None:
+    """Send ``/app`` to ``/app/`` so the page's relative asset URLs resolve under it."""
+    raw_path = (request.scope.get("raw_path") or b"").split(b"?", 1)[0]
+    if raw_path.rstrip(b"/") != raw_path or raw_path.lower() != WEBAPP_PATH.encode():
+        return None
+    query = request.scope.get("query_string") or b""
+    location = WEBAPP_PATH.lstrip("/") + "/"
+    if query:
+        location += "?" + query.decode("latin-1")
+    return Response(
+        content=b"", status_code=308, media_type="text/plain", headers={"Location": location}
+    )
+
+
+async def _add_security_policy(response: Response[Any]) -> Response[Any]:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    return response
+
+
+def create_webapp_router(web_root: Path) -> Router:
+    """A router serving ``web_root`` under ``/app/``: ``index.html`` for the folder
+    itself, revalidated on every load (``Cache-Control: no-cache`` with an ETag),
+    and 404 for anything that is not a file inside ``web_root``."""
+    if not (web_root / "index.html").is_file():
+        _logger.warning("web page not found; /app/ will answer 404", web_root=str(web_root))
+    return create_static_files_router(
+        path=WEBAPP_PATH,
+        directories=[web_root],
+        html_mode=True,
+        name="webapp",
+        before_request=_redirect_to_folder,
+        after_request=_add_security_policy,
+        cache_control=CacheControlHeader(no_cache=True),
+        include_in_schema=False,
+    )
+
+
+webapp_router: Router = create_webapp_router(default_web_root())
+"""The page router for the gateway app, from ``WEB_ROOT`` (or the repository's ``web/``)."""
