@@ -50,36 +50,36 @@ def test_client_address(peer: str, forwarded_for: str | None, expected: str) -> 
     assert client_address(peer, forwarded_for, PROXIES) == expected
 
 
-def test_with_no_trusted_proxies_the_header_is_ignored() -> None:
+def test_no_trusted_proxies_header_ignored() -> None:
     assert client_address("127.0.0.1", "198.51.100.7", ()) == "127.0.0.1"
 
 
-def test_a_missing_peer_is_the_unknown_client() -> None:
+def test_missing_peer_is_the_unknown_client() -> None:
     assert client_address(None, "198.51.100.7", PROXIES) == UNKNOWN_CLIENT
 
 
-def test_a_peer_that_is_not_an_address_is_kept_as_given() -> None:
+def test_non_address_peer_kept_as_given() -> None:
     assert client_address("testclient", "198.51.100.7", PROXIES) == "testclient"
 
 
-def test_an_ipv6_client_is_limited_by_its_64_network() -> None:
+def test_ipv6_client_limited_per_64() -> None:
     assert bucket_address("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
 
 
-def test_an_ipv4_client_is_limited_by_its_address() -> None:
+def test_ipv4_client_is_limited_by_its_address() -> None:
     assert bucket_address("198.51.100.7") == "198.51.100.7"
 
 
-def test_the_hash_is_16_hex_digits() -> None:
+def test_hash_is_16_hex_digits() -> None:
     assert len(client_hash("198.51.100.7", "salt")) == 16
 
 
-def test_the_hash_without_salt_is_the_plain_address_hash() -> None:
+def test_hash_without_salt_is_plain() -> None:
     expected = hashlib.sha256(b"198.51.100.7").hexdigest()[:16]
     assert client_hash("198.51.100.7", "") == expected
 
 
-def test_the_salt_changes_the_hash() -> None:
+def test_salt_changes_the_hash() -> None:
     assert client_hash("198.51.100.7", "a") != client_hash("198.51.100.7", "b")
 
 
@@ -87,6 +87,6 @@ def test_trusted_proxies_parse_from_a_list() -> None:
     assert len(parse_trusted_proxies(["10.0.0.0/8", " ", "::1"])) == 2
 
 
-def test_an_invalid_trusted_proxy_names_the_entry() -> None:
+def test_invalid_trusted_proxy_names_the_entry() -> None:
     with pytest.raises(ValueError, match=r"'10\.0\.0\.300'"):
         parse_trusted_proxies("10.0.0.0/8,10.0.0.300")

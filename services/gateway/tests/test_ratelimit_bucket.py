@@ -29,16 +29,16 @@ def drain(policy: BucketPolicy, state: BucketState | None, now: float) -> Bucket
     return state
 
 
-def test_a_fresh_bucket_is_full() -> None:
+def test_fresh_bucket_is_full() -> None:
     assert refill(CHAT, None, 0.0) == 5.0
 
 
-def test_the_first_request_of_a_fresh_client_is_allowed() -> None:
+def test_fresh_client_first_request_allowed() -> None:
     _, allowed = take(CHAT, None, 0.0)
     assert allowed
 
 
-def test_a_full_burst_of_capacity_requests_is_allowed() -> None:
+def test_full_burst_of_capacity_requests_is_allowed() -> None:
     state = None
     results = []
     for _ in range(5):
@@ -47,13 +47,13 @@ def test_a_full_burst_of_capacity_requests_is_allowed() -> None:
     assert results == [True] * 5
 
 
-def test_the_request_after_a_burst_is_rejected() -> None:
+def test_request_after_a_burst_is_rejected() -> None:
     state = drain(CHAT, None, 0.0)
     _, allowed = take(CHAT, state, 0.0)
     assert not allowed
 
 
-def test_a_rejected_request_spends_no_token() -> None:
+def test_rejected_request_spends_no_token() -> None:
     state = BucketState(tokens=0.5, updated_at=0.0)
     after, _ = take(CHAT, state, 0.0)
     assert after.tokens == 0.5
@@ -67,7 +67,7 @@ def test_rejected_requests_do_not_delay_recovery() -> None:
     assert allowed
 
 
-def test_the_bucket_never_goes_negative() -> None:
+def test_bucket_never_goes_negative() -> None:
     state = drain(CHAT, None, 0.0)
     for _ in range(10):
         state, _ = take(CHAT, state, 0.0)
@@ -80,7 +80,7 @@ def test_refill_is_capped_at_capacity() -> None:
     assert refill(CHAT, state, 1_000_000.0) == 5.0
 
 
-def test_a_clock_going_backwards_removes_no_tokens() -> None:
+def test_clock_going_backwards_removes_no_tokens() -> None:
     state = BucketState(tokens=2.0, updated_at=100.0)
     assert refill(CHAT, state, 50.0) == 2.0
 
@@ -99,7 +99,7 @@ def test_looking_without_consuming_leaves_the_tokens() -> None:
         (0.9, 1),  # never below one second
     ],
 )
-def test_retry_after_is_whole_seconds_until_a_token(tokens: float, expected: int) -> None:
+def test_retry_after_whole_seconds(tokens: float, expected: int) -> None:
     decision = decide(CHAT, allowed=False, tokens=tokens)
     assert decision.retry_after_s == expected
 
@@ -115,29 +115,29 @@ def test_retry_after_is_whole_seconds_until_a_token(tokens: float, expected: int
         (BucketPolicy("tiny", capacity=1, refill_rate=1 / 3), 0.0),
     ],
 )
-def test_a_retry_after_retry_after_seconds_is_allowed(policy: BucketPolicy, tokens: float) -> None:
+def test_retry_after_retry_after_seconds_is_allowed(policy: BucketPolicy, tokens: float) -> None:
     state = BucketState(tokens=tokens, updated_at=1000.0)
     retry_after = decide(policy, allowed=False, tokens=tokens).retry_after_s
     _, allowed = take(policy, state, 1000.0 + retry_after)
     assert allowed
 
 
-def test_a_retry_one_second_before_retry_after_is_rejected() -> None:
+def test_retry_one_second_early_rejected() -> None:
     state = BucketState(tokens=0.0, updated_at=0.0)
     retry_after = decide(CHAT, allowed=False, tokens=0.0).retry_after_s
     _, allowed = take(CHAT, state, retry_after - 1.0)
     assert not allowed
 
 
-def test_an_allowed_decision_has_no_retry_after() -> None:
+def test_allowed_decision_has_no_retry_after() -> None:
     assert decide(CHAT, allowed=True, tokens=4.0).retry_after_s == 0
 
 
-def test_reset_is_the_time_until_the_bucket_is_full() -> None:
+def test_reset_counts_until_full() -> None:
     assert decide(CHAT, allowed=True, tokens=0.0).reset_s == 16
 
 
-def test_a_full_bucket_resets_in_zero_seconds() -> None:
+def test_full_bucket_resets_in_zero_seconds() -> None:
     assert decide(CHAT, allowed=True, tokens=5.0).reset_s == 0
 
 
@@ -149,7 +149,7 @@ def test_remaining_never_goes_negative() -> None:
     assert decide(CHAT, allowed=False, tokens=-0.5).remaining == 0
 
 
-def test_the_window_is_the_time_an_empty_bucket_takes_to_fill() -> None:
+def test_window_is_full_refill_time() -> None:
     assert CHAT.window_s == 16
 
 
@@ -205,6 +205,6 @@ def test_headers_after_waiting_retry_after() -> None:
         (("chat", 5, float("inf")), "Refill rate must be a positive number"),
     ],
 )
-def test_a_policy_refuses_invalid_values(arguments: tuple[str, int, float], message: str) -> None:
+def test_policy_refuses_invalid_values(arguments: tuple[str, int, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BucketPolicy(*arguments)

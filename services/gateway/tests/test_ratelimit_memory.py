@@ -36,7 +36,7 @@ def test_policies_have_separate_buckets() -> None:
     assert allowed
 
 
-def test_an_exhausted_bucket_rejects() -> None:
+def test_exhausted_bucket_rejects() -> None:
     memory = MemoryBackend(clock=Clock())
     exhaust(memory, CHAT, "a")
     allowed, _ = memory.take(CHAT, "a")
@@ -50,14 +50,14 @@ def test_looking_without_consuming_keeps_the_token() -> None:
     assert tokens == 1.0
 
 
-def test_the_store_never_exceeds_its_bound() -> None:
+def test_store_never_exceeds_its_bound() -> None:
     memory = MemoryBackend(clock=Clock(), max_buckets=100)
     for number in range(1000):
         memory.take(CHAT, f"client-{number}")
     assert len(memory) == 100
 
 
-def test_the_least_recently_used_bucket_is_evicted_first() -> None:
+def test_least_recently_used_bucket_is_evicted_first() -> None:
     memory = MemoryBackend(clock=Clock(), max_buckets=2)
     exhaust(memory, CHAT, "old")
     exhaust(memory, CHAT, "recent")
@@ -77,7 +77,7 @@ def test_idle_buckets_are_dropped() -> None:
     assert len(memory) == 1
 
 
-def test_a_dropped_idle_bucket_comes_back_full() -> None:
+def test_dropped_idle_bucket_comes_back_full() -> None:
     clock = Clock()
     memory = MemoryBackend(clock=clock)
     exhaust(memory, CHAT, "a")

@@ -39,7 +39,7 @@ async def test_20_concurrent_checks_let_exactly_5_through(
     assert sum(allowed for allowed, _ in results) == 5
 
 
-async def test_20_concurrent_checks_over_two_connections_let_exactly_5_through(
+async def test_two_connections_20_checks_5_through(
     redis_server: ManagedServer, redis_prefix: str
 ) -> None:
     first = redis_asyncio.from_url(redis_server.url)
@@ -58,14 +58,14 @@ async def test_20_concurrent_checks_over_two_connections_let_exactly_5_through(
     assert sum(allowed for allowed, _ in results) == 5
 
 
-async def test_the_bucket_key_follows_the_runbook_pattern(
+async def test_bucket_key_follows_the_runbook_pattern(
     client: redis_asyncio.Redis, redis_prefix: str
 ) -> None:
     await RedisBackend(redis_prefix).take(client, CHAT, "abcdef0123456789")
     assert await client.exists(f"{redis_prefix}ratelimit:chat:abcdef0123456789") == 1
 
 
-async def test_the_bucket_expires_once_it_would_be_full(
+async def test_bucket_expires_once_it_would_be_full(
     client: redis_asyncio.Redis, redis_prefix: str
 ) -> None:
     backend = RedisBackend(redis_prefix)
@@ -74,7 +74,7 @@ async def test_the_bucket_expires_once_it_would_be_full(
     assert 0 < ttl_ms <= CHAT.idle_ttl_s * 1000
 
 
-async def test_a_rejected_check_spends_no_token(
+async def test_rejected_check_spends_no_token(
     client: redis_asyncio.Redis, redis_prefix: str
 ) -> None:
     backend = RedisBackend(redis_prefix)
@@ -87,16 +87,14 @@ async def test_a_rejected_check_spends_no_token(
     assert tokens == pytest.approx(0.5, abs=0.01)
 
 
-async def test_the_bucket_never_goes_negative(
-    client: redis_asyncio.Redis, redis_prefix: str
-) -> None:
+async def test_bucket_never_goes_negative(client: redis_asyncio.Redis, redis_prefix: str) -> None:
     backend = RedisBackend(redis_prefix)
     for _ in range(10):
         _, tokens = await backend.take(client, CHAT, "c1")
     assert tokens >= 0.0
 
 
-async def test_a_retry_after_retry_after_seconds_succeeds(
+async def test_retry_after_retry_after_seconds_succeeds(
     client: redis_asyncio.Redis, redis_prefix: str
 ) -> None:
     backend = RedisBackend(redis_prefix)
@@ -128,7 +126,7 @@ async def test_looking_without_consuming_keeps_the_tokens(
     assert tokens == pytest.approx(4.0, abs=0.01)
 
 
-async def test_the_stored_tokens_are_exactly_the_returned_tokens(
+async def test_stored_tokens_are_exactly_the_returned_tokens(
     client: redis_asyncio.Redis, redis_prefix: str
 ) -> None:
     backend = RedisBackend(redis_prefix)

@@ -1,7 +1,7 @@
 """Rate limiting of the gateway: token buckets per policy and client, in Redis or memory.
 
 ``RateLimiter`` is what the routes use; ``client_ip`` decides who the client
-is; ``bucket`` holds the arithmetic both backends follow.
+is; ``bucket`` contains the arithmetic both backends follow.
 """
 
 from __future__ import annotations

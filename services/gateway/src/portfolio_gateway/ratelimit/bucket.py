@@ -1,7 +1,7 @@
 """Token bucket arithmetic: pure functions of a policy, a stored state and the time.
 
 A bucket holds up to ``capacity`` tokens and gains ``refill_rate`` tokens per
-second. A request takes one whole token; a request that finds less than one is
+second. A request takes one whole token. A request that finds less than one is
 rejected and takes nothing, so rejected requests never delay recovery and the
 bucket never goes negative. The Redis script in ``redis_backend`` performs the
 same step on the server; this module is the reference both backends follow,
@@ -130,7 +130,7 @@ def take(
 
 
 def decide(policy: BucketPolicy, *, allowed: bool, tokens: float) -> Decision:
-    """Describe a check whose bucket holds ``tokens`` after it, for headers and metrics."""
+    """Describe a check whose bucket contains ``tokens`` after it, for headers and metrics."""
     tokens = max(0.0, tokens)
     remaining = math.floor(tokens + TOKEN_EPSILON)
     reset_s = max(0, math.ceil((policy.capacity - tokens) / policy.refill_rate - TOKEN_EPSILON))

@@ -1,7 +1,7 @@
 """Who the client is: its address as the gateway can trust it, and the salted hash that names it.
 
 The client is the socket peer. ``X-Forwarded-For`` is honoured only when the
-peer is a trusted proxy (``TRUSTED_PROXIES``); then the header is read from the
+peer is a trusted proxy (``TRUSTED_PROXIES``). Then the header is read from the
 right, skipping trusted proxies, and the first address that is not one is the
 client. Entries left of it were written by the client itself and are ignored,
 so a spoofed header never changes who the client is.
@@ -35,7 +35,7 @@ UNKNOWN_CLIENT = "unknown"
 """Address reported when the server gives no socket peer (one shared bucket for all such requests)."""
 
 IPV6_BUCKET_PREFIX = 64
-"""IPv6 clients are limited per /64 network: one host usually holds a whole /64."""
+"""IPv6 clients are limited per /64 network, because one host is usually given a whole /64."""
 
 
 def parse_trusted_proxies(value: str | Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -43,7 +43,7 @@ def parse_trusted_proxies(value: str | Iterable[str]) -> tuple[IPNetwork, ...]:
 
     A bare address counts as a single-host network. An invalid entry raises
     ``ValueError`` naming it, so a typo stops the gateway at startup instead of
-    silently trusting nobody (or everybody).
+    silently trusting no proxy at all.
     """
     entries = value.split(",") if isinstance(value, str) else list(value)
     networks: list[IPNetwork] = []

@@ -1,7 +1,7 @@
 """The gateway's rate limiter: named token-bucket policies over Redis, or memory.
 
 ``RateLimiter.check`` takes a token from the client's bucket of one policy and
-returns a ``Decision``; ``enforce`` does the same and raises
+returns a ``Decision``. ``enforce`` does the same and raises
 ``RateLimitedError`` (a 429 carrying its headers) when the bucket is empty.
 With ``REDIS_URL`` set every replica shares the buckets in Redis. When Redis
 fails, the check that saw the failure and every later one use in-process
@@ -81,8 +81,9 @@ def rate_limit_headers(decision: Decision, window_s: int) -> dict[str, str]:
     """Response headers describing ``decision``, plus ``Retry-After`` when it is a rejection.
 
     ``X-RateLimit-Reset`` and the ``t`` of ``RateLimit`` are seconds until the
-    bucket is full again; ``w`` of ``RateLimit-Policy`` is the time an empty
-    bucket takes to fill (IETF draft-ietf-httpapi-ratelimit-headers syntax).
+    bucket is full again. The ``w`` of ``RateLimit-Policy`` is the time an
+    empty bucket takes to fill. The IETF headers follow the syntax of
+    draft-ietf-httpapi-ratelimit-headers (revision 08 and later).
     """
     headers = {
         "X-RateLimit-Limit": str(decision.limit),
@@ -152,7 +153,7 @@ class RateLimiter:
     # Identifying the client
 
     def client_hash(self, scope_client_host: str | None, forwarded_for: str | None) -> str:
-        """The salted hash naming the client of a request (see ``client_ip``).
+        """Return the salted hash naming the client of a request (see ``client_ip``).
 
         IPv6 clients are named by their /64 network, the unit one host controls.
         """
@@ -164,7 +165,7 @@ class RateLimiter:
     async def check(self, policy: str, client_hash: str, *, consume: bool = True) -> Decision:
         """Take one token from the client's ``policy`` bucket and describe the outcome.
 
-        With ``consume=False`` the bucket is only looked at (to refuse a client
+        With ``consume=False`` the bucket is only looked at (to reject a client
         that is already blocked before doing any work). When limiting is
         disabled every check is allowed and the bucket untouched.
         """
@@ -227,7 +228,7 @@ class RateLimiter:
     # Lifecycle
 
     async def check_result(self) -> CheckResult:
-        """Readiness of the limiter's backend: degraded (not critical) while memory stands in for Redis."""
+        """Readiness of the limiter's backend: degraded (not critical) while memory replaces Redis."""
         return self.link.check()
 
     async def close(self) -> None:

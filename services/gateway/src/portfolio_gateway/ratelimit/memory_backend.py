@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_BUCKETS", "MemoryBackend"]
 
 DEFAULT_MAX_BUCKETS = 100_000
-"""Most buckets one process keeps (a few hundred bytes each)."""
+"""Maximum number of buckets one process keeps (an estimated few hundred bytes each)."""
 
 
 class MemoryBackend:
@@ -66,9 +66,9 @@ class MemoryBackend:
         return allowed, state.tokens
 
     def _evict_idle(self, now: float) -> None:
-        # Least recently used first; the first bucket still in use ends the
-        # sweep. Policies differ in idle time, so an idle bucket may wait
-        # behind an older one of a slower-refilling policy; its stored state
+        # Least recently used first, and the first bucket still in use ends
+        # the sweep. Policies differ in idle time, so an idle bucket may wait
+        # behind an older one of a slower-refilling policy. Its stored state
         # stays correct meanwhile, and the size bound still applies.
         while self._buckets:
             _, expires_at = next(iter(self._buckets.values()))

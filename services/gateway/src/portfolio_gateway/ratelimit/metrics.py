@@ -38,7 +38,7 @@ RATE_LIMIT_REMAINING = Gauge(
 )
 
 DEFAULT_MAX_REMAINING_SERIES = 1000
-"""Most ``rate_limit_remaining`` series one process exports."""
+"""Maximum number of ``rate_limit_remaining`` series one process exports."""
 
 
 class RemainingSeries:

@@ -4,7 +4,7 @@ One Lua script per check reads the bucket, refills it by the Redis server's
 clock (``TIME``, so replicas with skewed clocks agree), takes a token or not,
 writes it back and sets its expiry, all atomically. Buckets are hashes under
 ``<prefix>ratelimit:<policy>:<client hash>`` with fields ``tokens`` and
-``updated_us`` (server time in microseconds); a bucket expires once it would
+``updated_us`` (server time in microseconds). A bucket expires once it would
 be full again, so idle clients cost nothing. Needs Redis 5 or later (scripts
 that read ``TIME`` before writing).
 """
@@ -63,7 +63,7 @@ class RedisBackend:
         self._script: AsyncScript | None = None
 
     def key(self, policy: BucketPolicy, client_hash: str) -> str:
-        """The bucket's key: ``<prefix>ratelimit:<policy>:<client hash>``."""
+        """Return the bucket's key: ``<prefix>ratelimit:<policy>:<client hash>``."""
         return f"{self.key_prefix}ratelimit:{policy.name}:{client_hash}"
 
     async def take(
