@@ -118,7 +118,7 @@ clean: ## Remove the virtual environment, bootstrapped tools and caches
 # Benchmarks (bench/): wrk comes from Debian's package and is installed when
 # missing; results go to bench-results/, and the full run also rewrites
 # docs/benchmarks.md and docs/benchmarks.json.
-BENCH := $(PY) -m bench
+BENCH := BENCH_UV=$(UV) $(PY) -m bench
 BENCH_WRK := command -v wrk >/dev/null || { echo "wrk not found: installing the Debian package wrk"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 

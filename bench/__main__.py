@@ -39,7 +39,7 @@ def main() -> None:
     work_dir = RESULTS_DIR / f"run-{config.mode}-{stamp}"
     command = "make bench-quick" if arguments.quick else "make bench"
 
-    results = run_benchmarks(config, work_dir, command)
+    results = run_benchmarks(config, work_dir, command, profile_dir=RESULTS_DIR)
 
     markdown = render_markdown(results)
     RESULTS_DIR.mkdir(exist_ok=True)

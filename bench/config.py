@@ -38,6 +38,8 @@ class BenchConfig:
     """Numbers of published items the growth tables are measured at (empty: skipped)."""
 
     growth_duration_s: float
+    profile_s: float
+    """Length of the profiled load on a path whose target was missed, in seconds (0: no profile)."""
 
     @classmethod
     def full(cls) -> BenchConfig:
@@ -53,6 +55,7 @@ class BenchConfig:
             limiter_concurrency=16,
             growth_sizes=(10, 100, 1000),
             growth_duration_s=5,
+            profile_s=8,
         )
 
     @classmethod
@@ -69,4 +72,5 @@ class BenchConfig:
             limiter_concurrency=16,
             growth_sizes=(),
             growth_duration_s=2,
+            profile_s=0,
         )

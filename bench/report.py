@@ -33,6 +33,16 @@ def _met(met: bool | None) -> str:
     return {True: "met", False: "**missed**", None: "not measured"}[met]
 
 
+def _zip_longest(
+    left: list[tuple[str, float]], right: list[tuple[str, float]]
+) -> list[tuple[tuple[str, float] | None, tuple[str, float] | None]]:
+    size = max(len(left), len(right))
+    return [
+        (left[i] if i < len(left) else None, right[i] if i < len(right) else None)
+        for i in range(size)
+    ]
+
+
 def render_markdown(results: RunResults) -> str:
     meta = results.meta
     machine = meta["machine"]
@@ -173,6 +183,28 @@ def render_markdown(results: RunResults) -> str:
             ["process", "idle MiB", "after load MiB"],
             [[m.process, _num(m.idle_mb), _num(m.after_mb)] for m in results.memory],
         )
+
+    if results.profiles:
+        lines += [
+            "## Profiles of missed targets (this run)",
+            "",
+            "py-spy samples of a gateway replica (granian workers included) under the same "
+            "load as the path's measurement. Percent of all samples; *inclusive* counts a "
+            "function whenever it is on the stack, *self* only when it is on top.",
+            "",
+        ]
+        for profile in results.profiles:
+            lines += [f"### {profile.label}: `{profile.path}` ({profile.samples} samples)", ""]
+            rows = [
+                [
+                    f"`{inc[0][:90]}`" if inc else "",
+                    _num(inc[1]) if inc else "",
+                    f"`{own[0][:90]}`" if own else "",
+                    _num(own[1]) if own else "",
+                ]
+                for inc, own in _zip_longest(profile.inclusive, profile.self_time)
+            ]
+            lines += _table(["inclusive", "%", "self", "%"], rows)
 
     if results.failures:
         lines += ["## Not measured in this run", ""]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bench.loadgen import LoadResult
+    from bench.profiling import Profile
 
 __all__ = [
     "GrowthRow",
@@ -142,6 +143,7 @@ class RunResults:
     growth: list[GrowthRow] = field(default_factory=list)
     memory: list[MemoryRow] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
+    profiles: list[Profile] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     """Parts of the run that could not be measured, with the reason."""
 

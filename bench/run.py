@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.admin import GatewayClient
 from bench.machine import machine_facts, software_versions
+from bench.profiling import profile_gateway
 from bench.results import MemoryRow, RunResults, Target
 from bench.scenarios import growth, hot_paths, invalidation, ratelimit_ops
 from bench.system import BenchSystem
@@ -266,13 +267,43 @@ class Run:
             )
         )
 
+    def profile_missed(self, output_dir: Path) -> None:
+        """Profile the gateway on each throughput path whose target was missed."""
+        if self.item is None:
+            raise RuntimeError("no item path is known")
+        item_path = f"/api/v1/content/{self.item['type']}/{self.item['slug']}"
+        missed = {
+            "cached_bundle": (hot_paths.BUNDLE_PATH, None),
+            "uncached_item": (item_path, UNCACHED_ENV),
+        }
+        for key, (path, env) in missed.items():
+            result = self.results.path(key)
+            if result is None or result.ratio is None or result.ratio >= CACHED_RATIO_TARGET:
+                continue
+            self.results.profiles.append(
+                profile_gateway(
+                    self.system,
+                    label=result.title,
+                    path=path,
+                    duration_s=self.config.profile_s,
+                    connections=self.config.connections,
+                    output_dir=output_dir,
+                    env=env,
+                )
+            )
+
     def finish(self) -> RunResults:
         self.results.meta["elapsed_s"] = round(time.monotonic() - self.started, 1)
         return self.results
 
 
-def run_benchmarks(config: BenchConfig, work_dir: Path, command: str) -> RunResults:
-    """Run every phase the config asks for and return what was measured."""
+def run_benchmarks(
+    config: BenchConfig, work_dir: Path, command: str, profile_dir: Path
+) -> RunResults:
+    """Run every phase the config asks for and return what was measured.
+
+    Profiles of missed targets are written to ``profile_dir``.
+    """
     run = Run(config, work_dir, command)
     with run.system:
         if run.phase("start the stack", run.start_stack):
@@ -282,6 +313,8 @@ def run_benchmarks(config: BenchConfig, work_dir: Path, command: str) -> RunResu
             run.phase("rate-limit check against Redis GET", run.rate_limit)
             run.phase("invalidation latency", run.invalidation)
             run.phase("memory after load", run.record_memory_after)
+            if config.profile_s > 0:
+                run.phase("profiles of missed targets", lambda: run.profile_missed(profile_dir))
             if config.growth_sizes:
                 run.phase("growth", run.growth)
         run.judge_targets()

@@ -210,9 +210,16 @@ class BenchSystem:
         return child
 
     def start_gateway(
-        self, *, replica: int = 0, env: Mapping[str, str] | None = None
+        self,
+        *,
+        replica: int = 0,
+        env: Mapping[str, str] | None = None,
+        wrapper: list[str] | None = None,
     ) -> GatewayHandle:
-        """Start a gateway replica with every rate limit raised out of reach of the load."""
+        """Start a gateway replica with every rate limit raised out of reach of the load.
+
+        ``wrapper`` is a command the gateway runs under, such as a profiler.
+        """
         port = free_port()
         extra = {
             "INSTANCE_ID": f"gateway-{replica}",
@@ -226,11 +233,11 @@ class BenchSystem:
             "CONTENT_RATE_LIMIT_REFILL_RATE": RAISED_LIMIT_REFILL,
         }
         extra.update(env or {})
-        child = self.spawn(
-            Child.python_module(
-                f"gateway-{replica}", "portfolio_gateway", self.base_env(extra), self.log_dir
-            )
+        child = Child.python_module(
+            f"gateway-{replica}", "portfolio_gateway", self.base_env(extra), self.log_dir
         )
+        child.argv = [*(wrapper or []), *child.argv]
+        self.spawn(child)
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/api/health/startup", timeout_s=START_TIMEOUT_S, child=child)
         handle = GatewayHandle(replica=replica, url=url, child=child)
