@@ -1,0 +1,142 @@
+"""Sampling profiles of a gateway replica under load, taken with py-spy.
+
+py-spy (from PyPI, run through ``uv tool run`` so nothing is added to the
+project's environment) starts the replica itself, with its granian workers
+followed as subprocesses, and samples it while wrk drives one path. SIGINT
+makes py-spy write its collapsed stacks; the summary keeps the functions with
+the most samples, on the stack (inclusive) and at the top of it (self).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bench.loadgen import LoadSpec, run_load
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from bench.system import BenchSystem
+
+__all__ = ["Profile", "profile_gateway", "py_spy_wrapper", "summarise_raw"]
+
+SAMPLE_RATE_HZ = 200
+"""Samples per second py-spy takes of each process."""
+
+TOP = 15
+"""Functions listed in each ranking of a summary."""
+
+WRITE_DEADLINE_S = 20.0
+"""Longest wait for py-spy to write its output after SIGINT, in seconds."""
+
+
+@dataclass
+class Profile:
+    """The summary of one profile: the busiest functions, in percent of samples."""
+
+    label: str
+    path: str
+    samples: int
+    inclusive: list[tuple[str, float]] = field(default_factory=list)
+    self_time: list[tuple[str, float]] = field(default_factory=list)
+    raw_file: str = ""
+
+
+def py_spy_wrapper(output: Path) -> list[str]:
+    """The command prefix that runs a program under ``py-spy record``."""
+    uv = os.environ.get("BENCH_UV") or shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("uv is needed to run py-spy; set BENCH_UV or put uv on PATH")
+    return [
+        uv,
+        "tool",
+        "run",
+        "--from",
+        "py-spy",
+        "py-spy",
+        "record",
+        "--subprocesses",
+        "--nonblocking",
+        "--nolineno",
+        "--format",
+        "raw",
+        "--rate",
+        str(SAMPLE_RATE_HZ),
+        "--output",
+        str(output),
+        "--",
+    ]
+
+
+def summarise_raw(text: str) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
+    """Total samples, and the top functions by inclusive and by self samples (percent)."""
+    inclusive: Counter[str] = Counter()
+    self_time: Counter[str] = Counter()
+    total = 0
+    for line in text.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")[1:]  # the first element names the process
+        if not frames:
+            continue
+        total += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        self_time[frames[-1]] += count
+
+    def top(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(frame, round(100 * n / total, 1)) for frame, n in counter.most_common(TOP)]
+
+    if total == 0:
+        return 0, [], []
+    return total, top(inclusive), top(self_time)
+
+
+def profile_gateway(
+    system: BenchSystem,
+    *,
+    label: str,
+    path: str,
+    duration_s: float,
+    connections: int,
+    output_dir: Path,
+    env: Mapping[str, str] | None = None,
+) -> Profile:
+    """Start a profiled gateway replica, load ``path`` for ``duration_s``, return the summary.
+
+    The collapsed stacks stay in ``output_dir/profile-<label>.raw``.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / f"profile-{label}.raw"
+    output.unlink(missing_ok=True)
+    handle = system.start_gateway(replica=8, env=env, wrapper=py_spy_wrapper(output))
+    try:
+        run_load(LoadSpec(handle.url + path), duration_s=1, connections=connections)
+        run_load(LoadSpec(handle.url + path), duration_s=duration_s, connections=connections)
+        os.kill(handle.child.pid, signal.SIGINT)
+        deadline = time.monotonic() + WRITE_DEADLINE_S
+        while handle.child.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        system.stop_child(handle.child)
+        system.gateways.remove(handle)
+    if not output.exists():
+        raise RuntimeError(f"py-spy wrote no profile:\n{handle.child.log_tail()}")
+    samples, inclusive, self_time = summarise_raw(output.read_text(errors="replace"))
+    return Profile(
+        label=label,
+        path=path,
+        samples=samples,
+        inclusive=inclusive,
+        self_time=self_time,
+        raw_file=str(output),
+    )
