@@ -114,6 +114,12 @@ class ServiceRuntime:
         """Report ``function``'s result under ``checks.<name>`` in readiness answers."""
         self._checks.append(_Check(name, critical, function))
 
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Count ``task`` as in-flight work, so shutdown lets it finish before draining NATS
+        (for work a handler starts and outlives, such as a streamed chat answer)."""
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
     def on_reconnected(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run ``hook`` after every NATS reconnect (to resubscribe or catch up)."""
         self._reconnect_hooks.append(hook)

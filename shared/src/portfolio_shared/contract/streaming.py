@@ -13,11 +13,13 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "ChatStreamCancel",
     "ChatStreamDone",
     "ChatStreamError",
     "ChatStreamMessage",
     "ChatToken",
     "decode_stream_message",
+    "encode_stream_message",
 ]
 
 
@@ -45,3 +47,24 @@ _decoder = msgspec.json.Decoder(ChatStreamMessage)
 
 def decode_stream_message(payload: bytes) -> ChatStreamMessage:
     return _decoder.decode(payload)
+
+
+class ChatStreamCancel(
+    msgspec.Struct, kw_only=True, rename="camel", tag="chat.cancel.v1", tag_field="schema"
+):
+    """Published by the gateway on ``Subjects.chat_stream_cancel`` when a streaming client
+    goes away; the chat instance running that stream stops it and its provider call."""
+
+    stream_to: str
+    """The ``streamTo`` subject of the stream to stop."""
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> ChatStreamCancel:
+        return msgspec.json.decode(payload, type=cls)
+
+
+def encode_stream_message(message: ChatStreamMessage) -> bytes:
+    return msgspec.json.encode(message)
