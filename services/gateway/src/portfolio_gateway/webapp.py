@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
+    "INDEX_FILE",
     "WEBAPP_PATH",
     "WebAppSettings",
     "create_webapp_router",
@@ -34,7 +35,10 @@ __all__ = [
 ]
 
 WEBAPP_PATH = "/app"
-"""URL path the page is served under; ``/app`` redirects to ``/app/``."""
+"""URL path the page is served under."""
+
+INDEX_FILE = "index.html"
+"""The page itself; ``/app`` and ``/app/`` redirect to it."""
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -65,22 +69,26 @@ def default_web_root(settings: WebAppSettings | None = None) -> Path:
     if configured is not None:
         return configured.resolve()
     for candidate in (_REPOSITORY_WEB_ROOT, Path.cwd() / "web"):
-        if (candidate / "index.html").is_file():
+        if (candidate / INDEX_FILE).is_file():
             return candidate
     return _REPOSITORY_WEB_ROOT
 
 
-def _redirect_to_folder(request: Request[Any, Any, Any]) -> Response[bytes] | None:
-    """Send ``/app`` to ``/app/`` so the page's relative asset URLs resolve under it."""
-    raw_path = (request.scope.get("raw_path") or b"").split(b"?", 1)[0]
-    if raw_path.rstrip(b"/") != raw_path or raw_path.lower() != WEBAPP_PATH.encode():
+def _redirect_to_index(request: Request[Any, Any, Any]) -> Response[bytes] | None:
+    """Send ``/app`` and ``/app/`` to ``/app/index.html``.
+
+    The page's assets are relative URLs, which resolve under ``/app/`` only when
+    the address ends in a slash; the gateway drops trailing slashes before
+    routing, so the folder URL always redirects to the file instead.
+    """
+    if request.scope["path"].rstrip("/") != WEBAPP_PATH:
         return None
+    location = f"{WEBAPP_PATH}/{INDEX_FILE}"
     query = request.scope.get("query_string") or b""
-    location = WEBAPP_PATH.lstrip("/") + "/"
     if query:
         location += "?" + query.decode("latin-1")
     return Response(
-        content=b"", status_code=308, media_type="text/plain", headers={"Location": location}
+        content=b"", status_code=307, media_type="text/plain", headers={"Location": location}
     )
 
 
@@ -90,17 +98,18 @@ async def _add_security_policy(response: Response[Any]) -> Response[Any]:
 
 
 def create_webapp_router(web_root: Path) -> Router:
-    """A router serving ``web_root`` under ``/app/``: ``index.html`` for the folder
-    itself, revalidated on every load (``Cache-Control: no-cache`` with an ETag),
-    and 404 for anything that is not a file inside ``web_root``."""
-    if not (web_root / "index.html").is_file():
+    """A router serving the files of ``web_root`` under ``/app/``, revalidated on
+    every load (``Cache-Control: no-cache`` with an ETag); anything that is not a
+    file inside ``web_root`` is a 404."""
+    if not (web_root / INDEX_FILE).is_file():
         _logger.warning("web page not found; /app/ will answer 404", web_root=str(web_root))
     return create_static_files_router(
         path=WEBAPP_PATH,
         directories=[web_root],
+        # html_mode adds the route of the folder itself, which the hook redirects.
         html_mode=True,
         name="webapp",
-        before_request=_redirect_to_folder,
+        before_request=_redirect_to_index,
         after_request=_add_security_policy,
         cache_control=CacheControlHeader(no_cache=True),
         include_in_schema=False,
