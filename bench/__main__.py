@@ -22,7 +22,7 @@ from bench.system import REPO_ROOT
 __all__ = ["main"]
 
 RESULTS_DIR = REPO_ROOT / "bench-results"
-"""Where every run keeps its JSON, report and process logs (not committed)."""
+"""Folder of every run's JSON, report and process logs (not committed)."""
 
 DOCS_DIR = REPO_ROOT / "docs"
 

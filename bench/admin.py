@@ -1,7 +1,7 @@
 """A small synchronous HTTP client of the gateway for setting up and timing benchmarks.
 
 Admin calls carry the run's ``X-Admin-Key``; every call has a timeout, and a
-non-2xx answer raises ``RuntimeError`` with the status and body.
+non-2xx response raises ``RuntimeError`` with the status and body.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class GatewayClient:
     def _checked(response: httpx.Response) -> dict[str, Any]:
         if not 200 <= response.status_code < 300:
             raise RuntimeError(
-                f"{response.request.method} {response.request.url.path} answered "
+                f"{response.request.method} {response.request.url.path} returned "
                 f"{response.status_code}: {response.text[:300]}"
             )
         body: dict[str, Any] = response.json()

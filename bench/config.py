@@ -28,7 +28,7 @@ class BenchConfig:
     """Admin writes whose propagation to the other replica is timed."""
 
     invalidation_deadline_s: float
-    """Longest wait for one write to show on the other replica before it counts as missed."""
+    """Maximum wait for one write to show on the other replica before it counts as missed."""
 
     limiter_operations: int
     """Rate-limit checks (and as many Redis GETs) in the in-process comparison."""

@@ -2,7 +2,7 @@
 
 Run as ``python -m bench.fake_provider PORT_FILE``: it starts the shared
 OpenAI-compatible ``FakeLlm`` on a free loopback port, writes its base URL to
-``PORT_FILE``, and answers every request with the same short text until SIGTERM.
+``PORT_FILE``, and replies to every request with the same short text until SIGTERM.
 Recorded request bodies are dropped every second so memory stays flat under load.
 """
 
@@ -18,7 +18,7 @@ from portfolio_shared.testing.fake_llm import FakeLlm, FakeReply
 __all__ = ["REPLY_TEXT", "main"]
 
 REPLY_TEXT = "Ada builds event-driven systems; see the projects section for details."
-"""What the fake model answers to every chat turn."""
+"""Reply text of the fake model to every chat turn."""
 
 FORGET_INTERVAL_S = 1.0
 """Pause between two drops of the recorded request bodies, in seconds."""

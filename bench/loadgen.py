@@ -39,7 +39,7 @@ end
 
 @dataclass(frozen=True)
 class LoadSpec:
-    """What to send: a URL, and optionally more paths to rotate over, headers and a body."""
+    """Request description: a URL, and optionally more paths to rotate over, headers and a body."""
 
     url: str
     """Full loopback URL; its path is the only path unless ``paths`` is set."""

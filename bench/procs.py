@@ -40,7 +40,7 @@ class Child:
     def python_module(
         cls, name: str, module: str, env: dict[str, str], log_dir: Path, *args: str
     ) -> Child:
-        """A child running ``python -m module`` with this interpreter."""
+        """Build a child running ``python -m module`` with this interpreter."""
         return cls(
             name=name,
             argv=[sys.executable, "-m", module, *args],
@@ -129,7 +129,7 @@ def process_tree_rss_mb(pid: int) -> float:
 
 
 def wait_http(url: str, *, timeout_s: float, child: Child | None = None) -> None:
-    """Poll ``url`` until it answers 2xx, or raise with the child's log tail."""
+    """Poll ``url`` until it returns 2xx, or raise with the child's log tail."""
     deadline = time.monotonic() + timeout_s
     last_error = "no attempt"
     while time.monotonic() < deadline:

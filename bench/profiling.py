@@ -3,7 +3,7 @@
 py-spy (from PyPI, run through ``uv tool run`` so nothing is added to the
 project's environment) starts the replica itself, with its granian workers
 followed as subprocesses, and samples it while wrk drives one path. SIGINT
-makes py-spy write its collapsed stacks; the summary keeps the functions with
+makes py-spy write its collapsed stacks. The summary keeps the functions with
 the most samples, on the stack (inclusive) and at the top of it (self).
 """
 
@@ -34,7 +34,7 @@ TOP = 15
 """Functions listed in each ranking of a summary."""
 
 WRITE_DEADLINE_S = 20.0
-"""Longest wait for py-spy to write its output after SIGINT, in seconds."""
+"""Maximum wait for py-spy to write its output after SIGINT, in seconds."""
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Profile:
 
 
 def py_spy_wrapper(output: Path) -> list[str]:
-    """The command prefix that runs a program under ``py-spy record``."""
+    """Return the command prefix that runs a program under ``py-spy record``."""
     uv = os.environ.get("BENCH_UV") or shutil.which("uv")
     if uv is None:
         raise RuntimeError("uv is needed to run py-spy; set BENCH_UV or put uv on PATH")

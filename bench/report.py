@@ -1,8 +1,8 @@
 """The Markdown report of a run: machine, method, targets, then one table per measurement.
 
 Hand-written findings (profiles, before and after numbers of fixes) live in
-``bench/FINDINGS.md`` and are appended verbatim, so regenerating the tables
-never loses them.
+``bench/FINDINGS.md`` and are appended verbatim to each report, so regenerating
+the tables keeps them.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def render_markdown(results: RunResults) -> str:
 
 
 def key_ratios_line(results: RunResults) -> str:
-    """One line with the numbers that matter most, printed at the end of a run."""
+    """Build the one line of key numbers printed at the end of a run."""
     parts = []
     for key, label in (("cached_bundle", "bundle/b1"), ("uncached_item", "item/b2")):
         path = results.path(key)

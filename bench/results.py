@@ -1,4 +1,4 @@
-"""What one benchmark run measured, as plain dataclasses that serialise to JSON.
+"""Measurements of one benchmark run, as plain dataclasses that serialise to JSON.
 
 Ratios are computed here, once, so the Markdown report and the JSON file agree.
 """

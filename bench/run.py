@@ -1,7 +1,7 @@
 """One benchmark run from start to finish: start everything, measure each part, report.
 
 Each measurement is a phase; a phase that fails (a service missing, a path
-answering errors) is recorded under "not measured" with the reason and the
+returning errors) is recorded under "not measured" with the reason and the
 run goes on, so one broken part never hides the numbers of the others.
 """
 
@@ -99,7 +99,7 @@ class Run:
         with GatewayClient(gateway, system.admin_key) as client:
             bundle = client.get(hot_paths.BUNDLE_PATH)
             if bundle.status_code != 200:
-                raise RuntimeError(f"the bundle answered {bundle.status_code}: {bundle.text[:200]}")
+                raise RuntimeError(f"the bundle returned {bundle.status_code}: {bundle.text[:200]}")
             items = client.published_items()
             if not items:
                 raise RuntimeError("no published item to read")
@@ -300,7 +300,7 @@ class Run:
 def run_benchmarks(
     config: BenchConfig, work_dir: Path, command: str, profile_dir: Path
 ) -> RunResults:
-    """Run every phase the config asks for and return what was measured.
+    """Run every phase the config enables and return the measurements.
 
     Profiles of missed targets are written to ``profile_dir``.
     """

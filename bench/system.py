@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 """The repository, put on ``PYTHONPATH`` so granian can import the baseline apps."""
 
 START_TIMEOUT_S = 60.0
-"""Longest wait for one process to become ready, in seconds."""
+"""Maximum wait for one process to become ready, in seconds."""
 
 RAISED_LIMIT_CAPACITY = "1000000000"
 RAISED_LIMIT_REFILL = "1000000000"
@@ -104,7 +104,7 @@ class BenchSystem:
         return self.nats.url
 
     def base_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """A fresh environment: interpreter basics, NATS, namespace and data dir only."""
+        """Build a fresh environment: interpreter basics, NATS, namespace and data dir only."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/root"),

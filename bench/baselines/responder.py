@@ -1,4 +1,4 @@
-"""The trivial NATS responder of baseline 2: answers every request with a fixed body.
+"""The trivial NATS responder of baseline 2: replies to every request with a fixed body.
 
 Run as ``python -m bench.baselines.responder``; it listens in a queue group on
 ``responder_subject(NATS_NAMESPACE)`` until SIGTERM or SIGINT.

@@ -2,7 +2,7 @@
 
 Items are created through the admin API of replica 0 (so the content service
 validates them and every replica's cache is invalidated as in production)
-until the database holds the next size; each size is then measured against
+until the database contains the next size. Each size is then measured against
 replica 0 alone and against both replicas at once, the connections split
 evenly, with one wrk process per replica running concurrently.
 """

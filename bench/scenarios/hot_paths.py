@@ -37,7 +37,7 @@ CHAT_VISITORS = 64
 
 
 def measure(spec: LoadSpec, config: BenchConfig, *, connections: int | None = None) -> LoadResult:
-    """A warm-up run, then the measured run, both bounded by the config's durations."""
+    """Run a warm-up, then the measured run, both bounded by the config's durations."""
     conns = connections or config.connections
     if config.warmup_s > 0:
         run_load(spec, duration_s=config.warmup_s, connections=conns)
@@ -81,7 +81,7 @@ def measure_cached_paths(
     bundle_bytes: int,
     etag: str | None,
 ) -> None:
-    """The cached bundle, and its 304 revalidation when the gateway sends an ETag."""
+    """Measure the cached bundle, and its 304 revalidation when the gateway sends an ETag."""
     results.add_path(
         PathResult(
             key="cached_bundle",
@@ -117,7 +117,7 @@ def measure_uncached_item(
     item_bytes: int,
     note: str,
 ) -> None:
-    """An item read that misses the cache every time: gateway, NATS, content service, database."""
+    """Measure an item read that misses the cache every time: gateway, NATS, content service, database."""
     results.add_path(
         PathResult(
             key="uncached_item",
@@ -141,7 +141,7 @@ def chat_bodies() -> tuple[str, ...]:
 
 
 def measure_chat(results: RunResults, config: BenchConfig, *, gateway_url: str) -> None:
-    """Chat turns answered by the fake provider, with the chat rate limit raised out of reach."""
+    """Measure chat turns replied to by the fake provider, with the chat rate limit raised out of reach."""
     spec = LoadSpec(gateway_url + CHAT_PATH, method="POST", bodies=chat_bodies())
     results.add_path(
         PathResult(

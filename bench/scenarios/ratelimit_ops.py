@@ -28,7 +28,7 @@ CLIENTS = 1000
 """Distinct client hashes (and Redis keys) the operations rotate over."""
 
 DEADLINE_S = 30.0
-"""Longest one loop may run, whatever its operation count, in seconds."""
+"""Maximum time one loop may run, whatever its operation count, in seconds."""
 
 POLICY = BucketPolicy("chat", 1_000_000_000, 1_000_000_000.0)
 """A policy whose limit the loop never reaches, so every check does the full work."""
