@@ -1,7 +1,8 @@
 """In-process token buckets: the limiter without Redis, and its fallback while Redis is down.
 
-Buckets live in this process only, so each gateway replica counts separately:
-with N replicas and no Redis a client may get up to N times the capacity.
+Buckets live in this process only, so each gateway process (replica or
+worker) counts separately. With N such processes and no Redis, a client may
+get up to N times the capacity.
 Memory stays bounded: buckets idle long enough to be full again are dropped
 (a fresh bucket is identical), and past ``max_buckets`` the least recently
 used one is dropped too, so a flood of addresses cannot grow the process.

@@ -1,0 +1,224 @@
+"""Rate limiting through real gateway processes: shared Redis buckets, memory per replica,
+Retry-After, X-Forwarded-For rules and a Redis outage, all over loopback HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import redis.asyncio as redis_asyncio
+from portfolio_shared.testing.servers import ManagedServer, start_redis
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from stack import Stack
+
+    MakeStack = Callable[..., Stack]
+
+CHAT_PATH = "/api/v1/chat"
+CONTENT_PATH = "/api/v1/content"
+
+REQUEST_TIMEOUT_S = 30.0
+"""Maximum time one request may take, in seconds (generous for a busy test machine)."""
+
+RECOVERY_DEADLINE_S = 20.0
+"""Maximum wait for the gateway to notice that Redis is back, in seconds."""
+
+
+def chat_body() -> dict[str, str]:
+    return {"message": "What have you built?", "visitorId": "visitor-ratelimit"}
+
+
+async def post_chats(
+    urls: list[str], count: int, headers: list[dict[str, str]] | None = None
+) -> list[httpx.Response]:
+    """Send ``count`` chat requests at once, spread round-robin over ``urls``."""
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+        return await asyncio.gather(
+            *(
+                client.post(
+                    urls[number % len(urls)] + CHAT_PATH,
+                    json=chat_body(),
+                    headers=headers[number] if headers else None,
+                )
+                for number in range(count)
+            )
+        )
+
+
+async def post_chat(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+        return await client.post(url + CHAT_PATH, json=chat_body(), headers=headers)
+
+
+def statuses(responses: list[httpx.Response]) -> Counter[int]:
+    return Counter(response.status_code for response in responses)
+
+
+def random_address() -> str:
+    return f"198.51.100.{secrets.randbelow(254) + 1}"
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ManagedServer]:
+    """A Redis this test may stop and restart."""
+    server = start_redis(prefer_env=False)
+    yield server
+    server.stop()
+
+
+# Shared buckets and per-replica buckets
+
+
+async def test_shared_redis_two_replicas_admit_5(make_stack: MakeStack) -> None:
+    stack = make_stack(replicas={"gateway": 2}, redis=True)
+    responses = await post_chats(stack.gateway_urls(), 20)
+    assert statuses(responses) == {200: 5, 429: 15}
+
+
+async def test_memory_buckets_count_per_replica(make_stack: MakeStack) -> None:
+    stack = make_stack(replicas={"gateway": 2})
+    first, second = stack.gateway_urls()
+
+    on_first = await post_chats([first], 10)
+    on_second = await post_chats([second], 10)
+
+    assert statuses(on_first) == {200: 5, 429: 5}
+    assert statuses(on_second) == {200: 5, 429: 5}
+
+
+# The 429 and recovery
+
+
+async def test_rejection_carries_retry_after_and_headers(make_stack: MakeStack) -> None:
+    stack = make_stack()
+    await post_chats([stack.gateway_url], 5)
+
+    rejected = await post_chat(stack.gateway_url)
+
+    assert rejected.status_code == 429
+    assert rejected.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
+    assert rejected.json()["error"]["retryAfter"] == int(rejected.headers["Retry-After"])
+    assert int(rejected.headers["Retry-After"]) >= 1
+    assert rejected.headers["X-RateLimit-Limit"] == "5"
+    assert rejected.headers["X-RateLimit-Remaining"] == "0"
+    assert int(rejected.headers["X-RateLimit-Reset"]) >= 0
+    assert rejected.headers["RateLimit-Policy"] == '"chat";q=5;w=16'
+    assert rejected.headers["RateLimit"].startswith('"chat";r=0;t=')
+
+
+async def test_allowed_chat_carries_rate_limit_headers(make_stack: MakeStack) -> None:
+    stack = make_stack()
+    allowed = await post_chat(stack.gateway_url)
+    assert allowed.status_code == 200
+    assert allowed.headers["X-RateLimit-Remaining"] == "4"
+
+
+async def test_retry_after_retry_after_seconds_succeeds(make_stack: MakeStack) -> None:
+    stack = make_stack(env={"RATE_LIMIT_REFILL_RATE": "1"})
+    await post_chats([stack.gateway_url], 5)
+    rejected = await post_chat(stack.gateway_url)
+    waited_from = time.monotonic()
+
+    # Rejected requests in between must not push recovery back.
+    await post_chats([stack.gateway_url], 5)
+    await asyncio.sleep(
+        max(0.0, int(rejected.headers["Retry-After"]) - (time.monotonic() - waited_from))
+    )
+    retried = await post_chat(stack.gateway_url)
+
+    assert rejected.status_code == 429
+    assert retried.status_code == 200
+
+
+# Who the client is
+
+
+async def test_spoofed_forwarded_for_from_untrusted_peer_no_bypass(make_stack: MakeStack) -> None:
+    stack = make_stack()
+    spoofed = [{"X-Forwarded-For": random_address()} for _ in range(10)]
+    responses = await post_chats([stack.gateway_url], 10, spoofed)
+    assert statuses(responses) == {200: 5, 429: 5}
+
+
+async def test_forwarded_for_from_trusted_proxy_is_honoured(make_stack: MakeStack) -> None:
+    stack = make_stack(env={"TRUSTED_PROXIES": "127.0.0.1/32"})
+    first_client = {"X-Forwarded-For": "198.51.100.1"}
+    await post_chats([stack.gateway_url], 5, [first_client] * 5)
+
+    first_again = await post_chat(stack.gateway_url, first_client)
+    second_client = await post_chat(stack.gateway_url, {"X-Forwarded-For": "198.51.100.2"})
+
+    assert first_again.status_code == 429
+    assert second_client.status_code == 200
+
+
+async def test_trusted_proxy_client_is_rightmost_untrusted(make_stack: MakeStack) -> None:
+    stack = make_stack(env={"TRUSTED_PROXIES": "127.0.0.1/32"})
+    spoofed = [{"X-Forwarded-For": f"{random_address()}, 203.0.113.5"} for _ in range(10)]
+    responses = await post_chats([stack.gateway_url], 10, spoofed)
+    assert statuses(responses) == {200: 5, 429: 5}
+
+
+# Routes that are limited and routes that are not
+
+
+async def test_content_responses_carry_rate_limit_headers(make_stack: MakeStack) -> None:
+    stack = make_stack()
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+        response = await client.get(stack.gateway_url + CONTENT_PATH)
+    assert response.headers["X-RateLimit-Limit"] == "60"
+    assert response.headers["RateLimit-Policy"] == '"content";q=60;w=6'
+
+
+async def test_health_is_never_limited(make_stack: MakeStack) -> None:
+    stack = make_stack(env={"CONTENT_RATE_LIMIT_CAPACITY": "1", "RATE_LIMIT_CAPACITY": "1"})
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+        responses = [await client.get(stack.gateway_url + "/api/health/live") for _ in range(20)]
+    assert statuses(responses) == {200: 20}
+    assert all("X-RateLimit-Limit" not in response.headers for response in responses)
+
+
+# Redis failing under a running system
+
+
+async def test_redis_stopped_mid_run_causes_no_500(
+    make_stack: MakeStack, own_redis: ManagedServer
+) -> None:
+    stack = make_stack(env={"REDIS_URL": own_redis.url, "REDIS_KEY_PREFIX": "rl-outage:"})
+    before = await post_chats([stack.gateway_url], 3)
+    own_redis.stop_process_only()
+
+    during = await post_chats([stack.gateway_url], 20)
+
+    assert statuses(before) == {200: 3}
+    assert max(response.status_code for response in during) < 500
+    assert statuses(during)[429] >= 15  # memory still limits: never fails open
+
+
+async def test_limiter_returns_to_redis_after_outage(
+    make_stack: MakeStack, own_redis: ManagedServer
+) -> None:
+    stack = make_stack(env={"REDIS_URL": own_redis.url, "REDIS_KEY_PREFIX": "rl-return:"})
+    own_redis.stop_process_only()
+    await post_chat(stack.gateway_url)
+    own_redis.restart()
+
+    deadline = time.monotonic() + RECOVERY_DEADLINE_S
+    keys: list[bytes] = []
+    client = redis_asyncio.from_url(own_redis.url)
+    try:
+        while not keys and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            await post_chat(stack.gateway_url)
+            keys = [key async for key in client.scan_iter(match="rl-return:ratelimit:chat:*")]
+    finally:
+        await client.aclose()
+    assert len(keys) == 1
