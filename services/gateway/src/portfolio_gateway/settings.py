@@ -68,6 +68,10 @@ class GatewaySettings(CommonSettings):
     chat_request_timeout_ms: int = Field(default=60_000, ge=100, le=600_000)
     """Deadline of requests under ``/api/v1/chat``, in milliseconds."""
 
+    admin_request_timeout_ms: int = Field(default=10_000, ge=100, le=600_000)
+    """Deadline of one admin content call to the content service over NATS, in milliseconds
+    (public reads use ``NATS_REQUEST_TIMEOUT_MS``)."""
+
     max_body_bytes: int = Field(default=102_400, ge=1, le=10_000_000)
     """Largest request body accepted before answering 413, in bytes."""
 

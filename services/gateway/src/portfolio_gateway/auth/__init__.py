@@ -1,0 +1,1 @@
+"""Admin authentication: the ``X-Admin-Key`` check and the actor it yields."""

@@ -1,0 +1,1 @@
+"""The public content response cache and its event-driven invalidation."""

@@ -1,0 +1,1 @@
+"""Content routes of the gateway: public reads (cached) and the admin CMS API."""

@@ -1,0 +1,178 @@
+"""Public content routes, served from the response cache.
+
+A fresh cached entry answers without touching NATS. A miss asks the content
+service and stores its answer only if no invalidation happened meanwhile (see
+``cache.store``). When the content service or NATS cannot answer, the last
+cached copy is served marked ``X-Cache: STALE`` (with a ``Warning``); with
+nothing cached the answer is 503. Errors of the content service (400, 404)
+are passed on and never cached.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import Request, Response, Router, get
+from litestar.openapi.datastructures import ResponseSpec
+from portfolio_shared.errors import ServiceUnavailableError
+from portfolio_shared.logging import get_logger
+
+from portfolio_gateway.cache.etag import content_etag, if_none_match_hits
+from portfolio_gateway.cache.keys import bundle_key, item_key, list_key
+from portfolio_gateway.cache.metrics import CACHE_HITS, CACHE_MISSES, CACHE_STALE_SERVED
+from portfolio_gateway.cache.store import CachedResponse
+from portfolio_gateway.forwarding import as_http_reply, call_service, service_request
+from portfolio_gateway.http.openapi import DataEnvelope, error_responses
+from portfolio_gateway.state import gateway_state
+
+if TYPE_CHECKING:
+    from portfolio_shared.contract import ServiceRequest
+
+__all__ = ["LIST_MAX_AGE_S", "OBJECT_MAX_AGE_S", "public_content_router"]
+
+log = get_logger("gateway.content")
+
+LIST_MAX_AGE_S = 60
+"""``Cache-Control`` max-age of the public list, in seconds."""
+
+OBJECT_MAX_AGE_S = 300
+"""``Cache-Control`` max-age of an item and of the bundle, in seconds."""
+
+CACHE_NAME = "content"
+"""Value of the ``cache`` label of the cache metrics."""
+
+STALE_WARNING = '110 - "Response is Stale"'
+
+_encoder = msgspec.json.Encoder()
+
+_PUBLIC_RESPONSES = {
+    **error_responses(404, 429),
+    200: ResponseSpec(
+        data_container=DataEnvelope, description="The content, with ETag and Cache-Control"
+    ),
+    304: ResponseSpec(data_container=None, description="Not modified (If-None-Match matched)"),
+}
+
+
+def _respond(
+    request: Request[Any, Any, Any], entry: CachedResponse, *, max_age: int, cache_state: str
+) -> Response[Any]:
+    headers = {
+        "ETag": entry.etag,
+        "Cache-Control": f"public, max-age={max_age}",
+        "X-Cache": cache_state,
+    }
+    if cache_state == "STALE":
+        headers["Warning"] = STALE_WARNING
+    if if_none_match_hits(request.headers.get("if-none-match"), entry.etag):
+        return Response(content=b"", status_code=304, headers=headers)
+    return Response(
+        content=entry.body, status_code=200, headers=headers, media_type="application/json"
+    )
+
+
+async def _serve(
+    request: Request[Any, Any, Any],
+    *,
+    key: str | None,
+    subject: str,
+    message: ServiceRequest,
+    max_age: int,
+) -> Response[Any]:
+    gateway = gateway_state(request)
+    cache = gateway.cache
+    synced = gateway.invalidation is not None and gateway.invalidation.synced
+
+    if key is not None and synced:
+        entry = await cache.get(key)
+        if entry is not None and cache.is_fresh(entry):
+            CACHE_HITS.labels(CACHE_NAME).inc()
+            return _respond(request, entry, max_age=max_age, cache_state="HIT")
+    CACHE_MISSES.labels(CACHE_NAME).inc()
+
+    seen = await cache.generation() if key is not None and synced else None
+    try:
+        data = await call_service(request, subject, message, service="content")
+    except ServiceUnavailableError as error:
+        stale = await cache.get(key) if key is not None else None
+        if stale is None:
+            raise
+        CACHE_STALE_SERVED.labels(CACHE_NAME).inc()
+        log.warning("serving stale content", cache_key=key, reason=error.message)
+        return _respond(request, stale, max_age=max_age, cache_state="STALE")
+
+    reply = as_http_reply(data)
+    body = _encoder.encode(reply.body)
+    if reply.status != 200:
+        return Response(
+            content=body,
+            status_code=reply.status,
+            headers=dict(reply.headers),
+            media_type="application/json",
+        )
+    value = reply.body.get("data") if isinstance(reply.body, dict) else None
+    entry = CachedResponse(
+        body=body,
+        etag=reply.headers.get("ETag") or content_etag(value, body),
+        stored_at=cache.now(),
+    )
+    if key is not None and seen is not None:
+        await cache.store(key, entry, seen)
+    return _respond(request, entry, max_age=max_age, cache_state="MISS")
+
+
+@get(
+    "/",
+    summary="List published content",
+    description="Published, non-deleted items, optionally of one `type`.",
+    responses=_PUBLIC_RESPONSES,
+)
+async def list_content(request: Request[Any, Any, Any]) -> Response[Any]:
+    message = service_request(request)
+    return await _serve(
+        request,
+        key=list_key(message.query),
+        subject=gateway_state(request).subjects.content_public_list,
+        message=message,
+        max_age=LIST_MAX_AGE_S,
+    )
+
+
+@get(
+    "/bundle",
+    summary="All published content grouped by type",
+    responses=_PUBLIC_RESPONSES,
+)
+async def content_bundle(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _serve(
+        request,
+        key=bundle_key(),
+        subject=gateway_state(request).subjects.content_public_bundle,
+        message=service_request(request),
+        max_age=OBJECT_MAX_AGE_S,
+    )
+
+
+@get(
+    "/{content_type:str}/{slug:str}",
+    summary="One published item",
+    responses=_PUBLIC_RESPONSES,
+)
+async def content_item(
+    request: Request[Any, Any, Any], content_type: str, slug: str
+) -> Response[Any]:
+    return await _serve(
+        request,
+        key=item_key(content_type, slug),
+        subject=gateway_state(request).subjects.content_public_item,
+        message=service_request(request, params={"type": content_type, "slug": slug}),
+        max_age=OBJECT_MAX_AGE_S,
+    )
+
+
+public_content_router = Router(
+    path="/api/v1/content",
+    route_handlers=[list_content, content_bundle, content_item],
+    tags=["content"],
+)

@@ -1,0 +1,297 @@
+"""The gateway's outermost HTTP layer, run before Litestar routes a request.
+
+In order: assign the request id; answer ``OPTIONS`` preflights (204, never
+rate limited); normalise the path (case, trailing slash) and serve ``HEAD`` as
+``GET``; read the body within ``MAX_BODY_BYTES`` (413) and parse JSON (400);
+apply feature flags; authenticate every ``/api/v1/admin`` path (401 before
+404); run the content rate limit; then call the app under the per-request
+deadline (504 if no response has started by then). Every response, errors
+included, gets ``X-Request-Id``, the security headers and CORS headers.
+
+Handlers read what this layer found from ``request.scope["state"]``:
+``request_id``, ``client_hash``, ``json_body`` (``{}`` for a non-JSON body),
+``actor`` (admin paths), and may add response headers to ``response_headers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import msgspec
+from portfolio_shared.errors import (
+    BadRequestError,
+    GatewayTimeoutError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PortfolioError,
+)
+from portfolio_shared.logging import bind_request_context, get_logger
+
+from portfolio_gateway.auth.admin import ADMIN_KEY_HEADER, ADMIN_PATH_PREFIX
+from portfolio_gateway.http.errors import ROUTE_NOT_FOUND, send_error
+from portfolio_gateway.http.request_id import REQUEST_ID_HEADER, accept_request_id
+from portfolio_gateway.http.routes_table import RouteTable
+from portfolio_gateway.http.security import (
+    HTML_CONTENT_SECURITY_POLICY,
+    SECURITY_HEADERS,
+    CorsPolicy,
+)
+from portfolio_gateway.ratelimit import CONTENT_POLICY
+from portfolio_gateway.ratelimit.client_ip import bucket_address, client_address, client_hash
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
+
+    from litestar import Litestar
+
+    from portfolio_gateway.settings import GatewaySettings
+    from portfolio_gateway.state import GatewayState
+
+__all__ = ["CHAT_PATH_PREFIX", "CONTENT_PATH_PREFIX", "EdgeLayer", "path_under"]
+
+# Plain ASGI shapes: this layer edits scopes and messages as dictionaries.
+Scope: TypeAlias = "MutableMapping[str, Any]"
+Message: TypeAlias = "dict[str, Any]"
+Receive: TypeAlias = "Callable[[], Awaitable[dict[str, Any]]]"
+Send: TypeAlias = "Callable[[dict[str, Any]], Awaitable[None]]"
+ASGIApp: TypeAlias = "Callable[[Any, Any, Any], Awaitable[None]]"
+
+log = get_logger("gateway.http")
+
+CONTENT_PATH_PREFIX = "/api/v1/content"
+"""Public content routes: every request under it spends a ``content`` rate-limit token."""
+
+CHAT_PATH_PREFIX = "/api/v1/chat"
+"""Chat routes: they get ``CHAT_REQUEST_TIMEOUT_MS`` instead of ``REQUEST_TIMEOUT_MS``."""
+
+ADMIN_CHAT_PATH_PREFIX = "/api/v1/admin/chat"
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+"""Methods whose request body is read and parsed."""
+
+
+def path_under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` itself or below it (segment-wise)."""
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class EdgeLayer:
+    """ASGI wrapper around Litestar's own handler (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, litestar: Litestar, settings: GatewaySettings) -> None:
+        self._app = app
+        self._litestar = litestar
+        self._settings = settings
+        self._cors = CorsPolicy(settings.cors_origins)
+        self._trusted = settings.trusted_proxy_networks
+        self._routes: RouteTable | None = None
+
+    def _route_table(self) -> RouteTable:
+        if self._routes is None:
+            self._routes = RouteTable(route.path for route in self._litestar.routes)
+        return self._routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        started = time.perf_counter()
+        request_id = accept_request_id(_header(scope, REQUEST_ID_HEADER.encode()))
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        address = client_address(
+            scope["client"][0] if scope.get("client") else None,
+            _header(scope, b"x-forwarded-for"),
+            self._trusted,
+        )
+        hashed_client = client_hash(bucket_address(address), self._settings.ip_hash_salt)
+        state["client_hash"] = hashed_client
+        response_headers: dict[str, str] = {}
+        state["response_headers"] = response_headers
+        bind_request_context(request_id=request_id)
+
+        method = scope["method"]
+        origin = _header(scope, b"origin")
+        head_only = method == "HEAD"
+        response_started = False
+        status_sent = 0
+        deadline: asyncio.Timeout | None = None
+
+        fixed_headers: list[tuple[bytes, bytes]] = [
+            (REQUEST_ID_HEADER.encode(), request_id.encode()),
+            *SECURITY_HEADERS,
+        ]
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal response_started, status_sent
+            if message["type"] == "http.response.start":
+                response_started = True
+                status_sent = message["status"]
+                if deadline is not None:
+                    # A started response (a stream) is bounded by its handler, not by this layer.
+                    deadline.reschedule(None)
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"x-powered-by"
+                ]
+                headers.extend(fixed_headers)
+                if method != "OPTIONS":
+                    headers.extend(self._cors.response_headers(origin))
+                headers.extend(
+                    (name.lower().encode("latin-1"), value.encode("latin-1"))
+                    for name, value in response_headers.items()
+                )
+                content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+                has_policy = any(n.lower() == b"content-security-policy" for n, _ in headers)
+                if content_type.startswith(b"text/html") and not has_policy:
+                    headers.append((b"content-security-policy", HTML_CONTENT_SECURITY_POLICY))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and head_only:
+                message = {**message, "body": b""}
+            await send(message)
+
+        try:
+            if method == "OPTIONS":
+                await send_with_headers(
+                    {
+                        "type": "http.response.start",
+                        "status": 204,
+                        "headers": self._cors.preflight_headers(origin),
+                    }
+                )
+                await send_with_headers({"type": "http.response.body", "body": b""})
+                return
+
+            path = self._route_table().canonical(scope["path"])
+            scope["path"] = path
+            scope["raw_path"] = path.encode()
+            if head_only:
+                scope["method"] = "GET"
+
+            try:
+                receive = await self._read_body(scope, receive, state)
+                self._check_features(path)
+                await self._authenticate_admin(scope, path, state, hashed_client)
+                await self._limit_content(path, hashed_client, response_headers)
+            except PortfolioError as error:
+                await send_error(send_with_headers, error, request_id)
+                return
+
+            timeout_ms = (
+                self._settings.chat_request_timeout_ms
+                if path_under(path, CHAT_PATH_PREFIX)
+                else self._settings.request_timeout_ms
+            )
+            try:
+                async with asyncio.timeout(timeout_ms / 1000) as deadline:
+                    await self._app(scope, receive, send_with_headers)
+            except TimeoutError:
+                if response_started:
+                    raise
+                log.warning("request timed out", path=path, timeout_ms=timeout_ms)
+                await send_error(
+                    send_with_headers,
+                    GatewayTimeoutError(f"Request timeout after {timeout_ms}ms"),
+                    request_id,
+                )
+        finally:
+            log.info(
+                "request finished",
+                method=method,
+                path=scope["path"],
+                status=status_sent,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                client_hash=hashed_client,
+            )
+
+    async def _read_body(self, scope: Scope, receive: Receive, state: dict[str, Any]) -> Receive:
+        """Read and parse the body; return a ``receive`` that replays it to the app."""
+        state["json_body"] = {}
+        if scope["method"] not in BODY_METHODS:
+            return receive
+
+        limit = self._settings.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLargeError("Request body too large")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError("Request body too large")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if content_type == "application/json" and body.strip():
+            try:
+                parsed = msgspec.json.decode(body)
+            except msgspec.DecodeError:
+                raise BadRequestError("Malformed request body") from None
+            if not isinstance(parsed, dict | list):
+                raise BadRequestError("Malformed request body")
+            state["json_body"] = parsed
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    def _check_features(self, path: str) -> None:
+        settings = self._settings
+        disabled = (not settings.feature_admin_api and path_under(path, ADMIN_PATH_PREFIX)) or (
+            not settings.feature_ai_chat
+            and (path_under(path, CHAT_PATH_PREFIX) or path_under(path, ADMIN_CHAT_PATH_PREFIX))
+        )
+        if disabled:
+            raise NotFoundError(ROUTE_NOT_FOUND)
+
+    async def _authenticate_admin(
+        self, scope: Scope, path: str, state: dict[str, Any], hashed_client: str
+    ) -> None:
+        if not path_under(path, ADMIN_PATH_PREFIX):
+            return
+        gateway = self._gateway()
+        state["actor"] = await gateway.auth.authenticate(
+            _header(scope, ADMIN_KEY_HEADER.encode()), hashed_client
+        )
+
+    async def _limit_content(
+        self, path: str, hashed_client: str, response_headers: dict[str, str]
+    ) -> None:
+        if not self._settings.rate_limiting_enabled or not path_under(path, CONTENT_PATH_PREFIX):
+            return
+        limiter = self._gateway().limiter
+        response_headers.update(await limiter.enforce(CONTENT_POLICY, hashed_client))
+
+    def _gateway(self) -> GatewayState:
+        gateway: GatewayState = self._litestar.state.gateway
+        return gateway
