@@ -79,8 +79,11 @@ format: $(INSTALLED) ## Rewrite files in the project's format and apply safe lin
 	$(VENV)/bin/ruff check --fix .
 
 # Operator commands: each wraps `python -m portfolio_content.ops`, which reads
-# the same variables as the services. ARGS passes options through, for example
-# `make restore ARGS=data/backups/portfolio-20261204.db`.
+# the same variables as the services (TURSO_DATABASE_URL, NATS_URL, ...).
+# ARGS passes further options through.
+BACKUP_DIR ?= $(or $(DATA_DIR),data)/backups
+FILE ?= $(BACKUP_DIR)/portfolio-$(shell date -u +%Y%m%d-%H%M%S).sql
+DIR ?= content-export
 
 db-generate: $(INSTALLED) ## Generate a migration from schema changes (ARGS="-m 'message'")
 	$(OPS) db-generate $(ARGS)
@@ -91,19 +94,20 @@ db-migrate: $(INSTALLED) ## Apply migrations to the development database
 db-migrate-prod: $(INSTALLED) ## Apply migrations to the production database (TURSO_DATABASE_URL)
 	$(OPS) migrate --prod $(ARGS)
 
-backup: $(INSTALLED) ## Back up the database into DATA_DIR/backups
-	$(OPS) backup $(ARGS)
+backup: $(INSTALLED) ## Write an SQL dump of the database to FILE (default under DATA_DIR/backups)
+	@mkdir -p "$(dir $(FILE))"
+	$(OPS) backup "$(FILE)" $(ARGS)
 
-restore: $(INSTALLED) ## Restore the database from a backup (ARGS=<backup file>)
-	$(OPS) restore $(ARGS)
+restore: $(INSTALLED) ## Restore FILE into a new database: make restore FILE=x.sql DATABASE_URL=file:new.db
+	$(OPS) restore "$(FILE)" --database-url "$(DATABASE_URL)" $(ARGS)
 
-import: $(INSTALLED) ## Import content (ARGS=<file or folder>)
-	$(OPS) import $(ARGS)
+import: $(INSTALLED) ## Import Markdown content files from DIR
+	$(OPS) import "$(DIR)" $(ARGS)
 
-export: $(INSTALLED) ## Export content (ARGS=<file or folder>)
-	$(OPS) export $(ARGS)
+export: $(INSTALLED) ## Export all content as Markdown files into DIR
+	$(OPS) export "$(DIR)" $(ARGS)
 
-flush-cache: $(INSTALLED) ## Ask every gateway to drop its content cache
+flush-cache: $(INSTALLED) ## Make every gateway replica drop its content cache
 	$(OPS) flush-cache $(ARGS)
 
 admin-key: $(INSTALLED) ## Print a new random admin API key
