@@ -83,7 +83,9 @@ def _stdlib_context(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
 
 def get_logger(context: str) -> structlog.stdlib.BoundLogger:
     """Return a logger whose lines carry ``context`` (the component that logs, e.g. ``content.outbox``)."""
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger().bind(context=context)
+    # Initial values keep the proxy lazy: a module-level logger created before
+    # ``configure_logging`` still renders with the configuration in force.
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(context=context)
     return logger
 
 
