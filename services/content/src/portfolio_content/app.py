@@ -1,0 +1,113 @@
+"""Wiring of one content service instance: migrations, database, sample data, NATS
+endpoints, the readiness check, the outbox relay and housekeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from portfolio_shared.contract import CheckResult
+from portfolio_shared.logging import get_logger
+from portfolio_shared.runtime import ServiceRuntime
+
+from portfolio_content.content.handlers import ContentEndpoints
+from portfolio_content.content.service import ContentService
+from portfolio_content.db import migrate
+from portfolio_content.db.database import Database, RetryPolicy
+from portfolio_content.idempotency.store import purge_expired
+from portfolio_content.outbox.relay import OutboxRelay
+from portfolio_content.sample import SAMPLE_DIR
+from portfolio_content.transfer.markdown import read_folder
+
+if TYPE_CHECKING:
+    from portfolio_content.settings import ContentSettings
+
+__all__ = ["HOUSEKEEPING_INTERVAL_S", "open_database", "run", "seed_sample_content"]
+
+log = get_logger("content.app")
+
+HOUSEKEEPING_INTERVAL_S = 600.0
+"""How often expired idempotency keys are deleted, in seconds."""
+
+
+def open_database(settings: ContentSettings) -> Database:
+    """A ``Database`` on the configured URL with the configured retry policy (not yet open)."""
+    return Database(
+        settings.database_url,
+        auth_token=settings.auth_token,
+        retry=RetryPolicy(
+            attempts=settings.database_retry_attempts,
+            base_delay_s=settings.database_retry_base_delay_ms / 1000,
+            max_delay_s=settings.database_retry_max_delay_ms / 1000,
+        ),
+    )
+
+
+async def seed_sample_content(service: ContentService) -> None:
+    """Load the bundled sample portfolio if the ``content`` table has no rows at all."""
+    items = [entry.item for entry in read_folder(SAMPLE_DIR)]
+    result = await service.import_items(items, changed_by="seed", only_if_empty=True)
+    if result is not None:
+        log.info("sample content loaded", created=result.created)
+
+
+async def _housekeeping(service: ContentService, ttl_s: int) -> None:
+    while True:
+        try:
+            purged = await purge_expired(service.database, ttl_s=ttl_s)
+            if purged:
+                log.info("expired idempotency keys deleted", count=purged)
+        except Exception as error:
+            log.warning("idempotency purge failed", error=str(error) or type(error).__name__)
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+
+async def run(settings: ContentSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop taking requests and shut down cleanly."""
+    await asyncio.to_thread(migrate.upgrade, settings.database_url, settings.auth_token)
+
+    runtime = ServiceRuntime(
+        "content", settings, description="Portfolio content: reads, admin CMS, history, events"
+    )
+    database = open_database(settings)
+    await database.open()
+    relay = OutboxRelay(
+        database, runtime.subjects, poll_interval_s=settings.outbox_poll_interval_ms / 1000
+    )
+    service = ContentService(
+        database, idempotency_ttl_s=settings.idempotency_ttl_s, on_commit=relay.wake
+    )
+    if settings.seed_sample_content:
+        await seed_sample_content(service)
+
+    for name, subject, handler in ContentEndpoints(service, audit_log=settings.audit_log).routes(
+        runtime.subjects
+    ):
+        runtime.add_endpoint(name, subject, handler)
+
+    async def check_database() -> CheckResult:
+        try:
+            await database.ping()
+        except Exception as error:
+            return CheckResult(
+                status="error", critical=True, detail=f"SELECT 1 failed: {type(error).__name__}"
+            )
+        return CheckResult(status="ok", critical=True)
+
+    runtime.add_check("database", check_database, critical=True)
+
+    housekeeping = asyncio.create_task(_housekeeping(service, settings.idempotency_ttl_s))
+    try:
+        async with runtime:
+            relay.start(runtime.client)
+            runtime.on_reconnected(relay.wake_async)
+            runtime.install_signal_handlers()
+            await runtime.wait_until_stopped()
+            await relay.stop()
+    finally:
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
+        await relay.stop()
+        await database.close()

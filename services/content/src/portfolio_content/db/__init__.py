@@ -1,0 +1,3 @@
+"""Storage of the content service: table definitions, the database interface, migrations."""
+
+__all__: list[str] = []
