@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from portfolio_shared.contract.chat import ChatInput, validate_chat_request
 from portfolio_shared.errors import BadRequestError, LlmError, NotFoundError
 from portfolio_shared.logging import get_logger
 from portfolio_shared.timeutil import format_timestamp, utc_now
 from prometheus_client import Counter, Gauge
 
 from portfolio_chat.conversation.redaction import Redactor, StreamRedactor
-from portfolio_chat.conversation.validation import ChatInput, validate_chat_request
 from portfolio_chat.grounding.tools import TOOL_DEFINITIONS
 from portfolio_chat.llm.breaker import CircuitOpenError, CircuitState
 from portfolio_chat.llm.errors import ProviderRejectedError, ProviderUnavailableError

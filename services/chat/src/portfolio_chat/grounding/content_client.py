@@ -2,9 +2,9 @@
 
 The chat service never touches the content database: tools, the system prompt
 and offline answers all ask the content service's public and search endpoints.
-Replies are unwrapped here, once, so a reply that carries the items under an
-``items`` or ``results`` key (next to a version or fingerprint for caches)
-reads the same as a bare list.
+Replies are unwrapped here, once: the public endpoints answer with an
+``HttpReply`` meant for the gateway (status, headers, ``{"data": ...}`` body),
+and a list under an ``items`` or ``results`` key reads the same as a bare list.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from portfolio_shared.contract import ServiceRequest
+from portfolio_shared.contract.replies import HttpReply
 from portfolio_shared.nats_client import request
 
 if TYPE_CHECKING:
@@ -71,9 +72,10 @@ class ContentClient:
         return await self._ask(self.subjects.content_types, ServiceRequest())
 
     async def _ask(self, subject: str, message: ServiceRequest) -> Any:
-        return await request(
+        data = await request(
             self.connection(), subject, message, timeout_s=self.timeout_s, service="content"
         )
+        return HttpReply.unwrap(data)
 
 
 def _items(data: Any) -> list[dict[str, Any]]:

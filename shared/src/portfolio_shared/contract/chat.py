@@ -1,4 +1,9 @@
-"""Validation of a chat request, with the HTTP contract's messages.
+"""The chat request's rules, with the HTTP contract's validation messages.
+
+The chat service owns these rules and enforces them on every request; the
+gateway applies the same function before it spends a ``chat`` rate-limit
+token, because only a valid request may spend one. Keeping the rules here
+means both sides read one definition.
 
 The body needs ``message`` (1 to 2000 characters) and ``visitorId`` (1 to 100
 characters; the ``X-Visitor-Id`` header counts when the body has none), and
@@ -17,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from portfolio_shared.errors import ValidationFailedError
 
 if TYPE_CHECKING:
-    from portfolio_shared.contract import ServiceRequest
+    from portfolio_shared.contract.messages import ServiceRequest
 
 __all__ = ["ChatInput", "parse_flag", "received_type", "validate_chat_request"]
 
