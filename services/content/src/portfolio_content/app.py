@@ -23,7 +23,13 @@ from portfolio_content.transfer.markdown import read_folder
 if TYPE_CHECKING:
     from portfolio_content.settings import ContentSettings
 
-__all__ = ["HOUSEKEEPING_INTERVAL_S", "open_database", "run", "seed_sample_content"]
+__all__ = [
+    "HOUSEKEEPING_INTERVAL_S",
+    "ContentInstance",
+    "open_database",
+    "run",
+    "seed_sample_content",
+]
 
 log = get_logger("content.app")
 
@@ -63,51 +69,80 @@ async def _housekeeping(service: ContentService, ttl_s: int) -> None:
         await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
 
 
-async def run(settings: ContentSettings) -> None:
-    """Serve until SIGTERM or SIGINT, then stop taking requests and shut down cleanly."""
-    await asyncio.to_thread(migrate.upgrade, settings.database_url, settings.auth_token)
+class ContentInstance:
+    """One running content service instance; an async context manager.
 
-    runtime = ServiceRuntime(
-        "content", settings, description="Portfolio content: reads, admin CMS, history, events"
-    )
-    database = open_database(settings)
-    await database.open()
-    relay = OutboxRelay(
-        database, runtime.subjects, poll_interval_s=settings.outbox_poll_interval_ms / 1000
-    )
-    service = ContentService(
-        database, idempotency_ttl_s=settings.idempotency_ttl_s, on_commit=relay.wake
-    )
-    if settings.seed_sample_content:
-        await seed_sample_content(service)
+    On enter: apply migrations, open the database, load the sample portfolio
+    into an empty database (when enabled), register the endpoints and the
+    ``database`` check with NATS and start the outbox relay and housekeeping.
+    On exit: stop the relay, stop taking requests, finish in-flight ones and
+    drain NATS, then close the database.
+    """
 
-    for name, subject, handler in ContentEndpoints(service, audit_log=settings.audit_log).routes(
-        runtime.subjects
-    ):
-        runtime.add_endpoint(name, subject, handler)
+    def __init__(self, settings: ContentSettings) -> None:
+        self.settings = settings
+        self.runtime = ServiceRuntime(
+            "content", settings, description="Portfolio content: reads, admin CMS, history, events"
+        )
+        self.database = open_database(settings)
+        self.relay = OutboxRelay(
+            self.database,
+            self.runtime.subjects,
+            poll_interval_s=settings.outbox_poll_interval_ms / 1000,
+        )
+        self.service = ContentService(
+            self.database, idempotency_ttl_s=settings.idempotency_ttl_s, on_commit=self.relay.wake
+        )
+        for name, subject, handler in ContentEndpoints(
+            self.service, audit_log=settings.audit_log
+        ).routes(self.runtime.subjects):
+            self.runtime.add_endpoint(name, subject, handler)
+        self.runtime.add_check("database", self.check_database, critical=True)
+        self._housekeeping: asyncio.Task[None] | None = None
 
-    async def check_database() -> CheckResult:
+    async def check_database(self) -> CheckResult:
+        """Readiness of the database: ``SELECT 1`` through the database interface."""
         try:
-            await database.ping()
+            await self.database.ping()
         except Exception as error:
             return CheckResult(
                 status="error", critical=True, detail=f"SELECT 1 failed: {type(error).__name__}"
             )
         return CheckResult(status="ok", critical=True)
 
-    runtime.add_check("database", check_database, critical=True)
+    async def __aenter__(self) -> ContentInstance:
+        await asyncio.to_thread(
+            migrate.upgrade, self.settings.database_url, self.settings.auth_token
+        )
+        await self.database.open()
+        try:
+            if self.settings.seed_sample_content:
+                await seed_sample_content(self.service)
+            await self.runtime.__aenter__()
+        except BaseException:
+            await self.database.close()
+            raise
+        self.relay.start(self.runtime.client)
+        self.runtime.on_reconnected(self.relay.wake_async)
+        self._housekeeping = asyncio.create_task(
+            _housekeeping(self.service, self.settings.idempotency_ttl_s)
+        )
+        return self
 
-    housekeeping = asyncio.create_task(_housekeeping(service, settings.idempotency_ttl_s))
-    try:
-        async with runtime:
-            relay.start(runtime.client)
-            runtime.on_reconnected(relay.wake_async)
-            runtime.install_signal_handlers()
-            await runtime.wait_until_stopped()
-            await relay.stop()
-    finally:
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
-        await relay.stop()
-        await database.close()
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        await self.relay.stop()
+        try:
+            await self.runtime.__aexit__(*exc_info)
+        finally:
+            await self.database.close()
+
+
+async def run(settings: ContentSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down cleanly."""
+    async with ContentInstance(settings) as instance:
+        instance.runtime.install_signal_handlers()
+        await instance.runtime.wait_until_stopped()
