@@ -59,8 +59,9 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # Before remove_processors_meta, which drops the ``_record`` it reads.
                 _stdlib_context,
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 renderer,
             ],
@@ -73,7 +74,7 @@ def configure_logging(service: str, *, level: str = "INFO", fmt: str = "json") -
 
 
 def _stdlib_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    record = event.pop("_record", None)
+    record = event.get("_record")
     if record is not None:
         event.setdefault("context", record.name)
     if "event" in event:
