@@ -78,6 +78,9 @@ class Discovery:
         answered: dict[str, Instance] = {}
 
         async def on_reply(msg: Msg) -> None:
+            if not msg.data:
+                # The server's "no responders" status for a kind with no instance.
+                return
             instance = _parse_ping(msg.data, kind_by_name)
             if instance is None or instance.micro_id in answered:
                 return
