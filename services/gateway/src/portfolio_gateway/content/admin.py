@@ -15,6 +15,7 @@ from typing import Any
 
 from litestar import Request, Response, Router, delete, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 from portfolio_shared.logging import get_logger
 
 from portfolio_gateway.auth.admin import admin_guard, request_actor
@@ -108,7 +109,7 @@ async def create_item(request: Request[Any, Any, Any]) -> Response[Any]:
 @get(
     "/{content_id:str}", summary="Read an item", responses={**_OK, **error_responses(401, 404, 429)}
 )
-async def get_item(request: Request[Any, Any, Any], content_id: str) -> Response[Any]:
+async def get_item(request: Request[Any, Any, Any], content_id: FromPath[str]) -> Response[Any]:
     return await _forward(
         request,
         gateway_state(request).subjects.content_admin_get,
@@ -123,7 +124,7 @@ async def get_item(request: Request[Any, Any, Any], content_id: str) -> Response
     description="Send `If-Match` (the item's ETag) or `version` to refuse a lost update.",
     responses={**_OK, **error_responses(401, 404, 409, 412, 429)},
 )
-async def update_item(request: Request[Any, Any, Any], content_id: str) -> Response[Any]:
+async def update_item(request: Request[Any, Any, Any], content_id: FromPath[str]) -> Response[Any]:
     return await _forward(
         request,
         gateway_state(request).subjects.content_admin_update,
@@ -139,7 +140,7 @@ async def update_item(request: Request[Any, Any, Any], content_id: str) -> Respo
     status_code=200,
     responses={**_OK, **error_responses(401, 404, 409, 412, 429)},
 )
-async def delete_item(request: Request[Any, Any, Any], content_id: str) -> Response[Any]:
+async def delete_item(request: Request[Any, Any, Any], content_id: FromPath[str]) -> Response[Any]:
     return await _forward(
         request,
         gateway_state(request).subjects.content_admin_delete,
@@ -154,7 +155,7 @@ async def delete_item(request: Request[Any, Any, Any], content_id: str) -> Respo
     summary="Version history of an item, newest first",
     responses={**_OK, **error_responses(401, 404, 429)},
 )
-async def item_history(request: Request[Any, Any, Any], content_id: str) -> Response[Any]:
+async def item_history(request: Request[Any, Any, Any], content_id: FromPath[str]) -> Response[Any]:
     return await _forward(
         request,
         gateway_state(request).subjects.content_admin_history,
@@ -169,7 +170,7 @@ async def item_history(request: Request[Any, Any, Any], content_id: str) -> Resp
     status_code=200,
     responses={**_OK, **error_responses(401, 404, 409, 412, 429)},
 )
-async def restore_item(request: Request[Any, Any, Any], content_id: str) -> Response[Any]:
+async def restore_item(request: Request[Any, Any, Any], content_id: FromPath[str]) -> Response[Any]:
     return await _forward(
         request,
         gateway_state(request).subjects.content_admin_restore,

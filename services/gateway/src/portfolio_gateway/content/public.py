@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from litestar import Request, Response, Router, get
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
 from portfolio_shared.errors import ServiceUnavailableError
 from portfolio_shared.logging import get_logger
 
@@ -160,7 +161,7 @@ async def content_bundle(request: Request[Any, Any, Any]) -> Response[Any]:
     responses=_PUBLIC_RESPONSES,
 )
 async def content_item(
-    request: Request[Any, Any, Any], content_type: str, slug: str
+    request: Request[Any, Any, Any], content_type: FromPath[str], slug: FromPath[str]
 ) -> Response[Any]:
     return await _serve(
         request,

@@ -141,7 +141,7 @@ class EdgeLayer:
             if message["type"] == "http.response.start":
                 response_started = True
                 status_sent = message["status"]
-                if deadline is not None:
+                if deadline is not None and not deadline.expired():
                     # A started response (a stream) is bounded by its handler, not by this layer.
                     deadline.reschedule(None)
                 headers = [
