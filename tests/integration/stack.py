@@ -85,10 +85,12 @@ async def _count_ping_replies(nats_url: str, service_name: str) -> int:
         deadline = asyncio.get_running_loop().time() + PING_WINDOW_S
         while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
             try:
-                await subscription.next_msg(timeout=remaining)
+                reply = await subscription.next_msg(timeout=remaining)
             except nats.errors.TimeoutError:
                 break
-            replies += 1
+            # The server's "no responders" status message arrives with an empty body.
+            if reply.data:
+                replies += 1
         return replies
     finally:
         await client.close()
