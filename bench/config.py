@@ -21,6 +21,9 @@ class BenchConfig:
     connections: int
     """Open connections wrk keeps busy."""
 
+    rounds: int
+    """Times each hot path and baseline is measured, in turn; the best round is kept."""
+
     workers: int
     """Granian workers of each gateway replica and each baseline (the gateway's default: 1)."""
 
@@ -38,6 +41,9 @@ class BenchConfig:
     """Numbers of published items the growth tables are measured at (empty: skipped)."""
 
     growth_duration_s: float
+    variants: bool
+    """Whether to price the gateway's parts by measuring it with each one switched off."""
+
     profile_s: float
     """Length of the profiled load on a path whose target was missed, in seconds (0: no profile)."""
 
@@ -48,6 +54,7 @@ class BenchConfig:
             duration_s=10,
             warmup_s=2,
             connections=16,
+            rounds=3,
             workers=1,
             invalidation_writes=300,
             invalidation_deadline_s=5.0,
@@ -55,6 +62,7 @@ class BenchConfig:
             limiter_concurrency=16,
             growth_sizes=(10, 100, 1000),
             growth_duration_s=5,
+            variants=True,
             profile_s=8,
         )
 
@@ -65,6 +73,7 @@ class BenchConfig:
             duration_s=2,
             warmup_s=1,
             connections=16,
+            rounds=1,
             workers=1,
             invalidation_writes=30,
             invalidation_deadline_s=2.0,
@@ -72,5 +81,6 @@ class BenchConfig:
             limiter_concurrency=16,
             growth_sizes=(),
             growth_duration_s=2,
+            variants=False,
             profile_s=0,
         )

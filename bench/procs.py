@@ -18,12 +18,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Child", "process_tree_rss_mb", "wait_http"]
+__all__ = ["Child", "process_tree_cpu_s", "process_tree_rss_mb", "wait_http"]
 
 STOP_DEADLINE_S = 10.0
 """How long a child gets to exit after SIGTERM before it is killed, in seconds."""
 
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -74,6 +75,10 @@ class Child:
         """Resident memory of this process and every descendant, in MiB."""
         return process_tree_rss_mb(self.pid)
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) used so far by this process and every descendant, in seconds."""
+        return process_tree_cpu_s(self.pid)
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
@@ -97,6 +102,37 @@ class Child:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name (which may hold spaces)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def _descendants(pid: int) -> list[int]:
+    children = _children_of()
+    found = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(children.get(current, []))
+    return found
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU time (user + system) of ``pid`` and its live descendants, in seconds."""
+    total_ticks = 0
+    for member in _descendants(pid):
+        fields = _stat_fields(member)
+        if fields is not None:
+            # utime and stime are the 14th and 15th fields of the whole line.
+            total_ticks += int(fields[11]) + int(fields[12])
+    return total_ticks / _TICKS_PER_S
+
+
 def _children_of() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -114,14 +150,10 @@ def _children_of() -> dict[int, list[int]]:
 
 def process_tree_rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and all its descendants, in MiB (0 when it is gone)."""
-    children = _children_of()
-    pending = [pid]
     total_kb = 0
-    while pending:
-        current = pending.pop()
-        pending.extend(children.get(current, []))
+    for member in _descendants(pid):
         try:
-            statm = Path(f"/proc/{current}/statm").read_text().split()
+            statm = Path(f"/proc/{member}/statm").read_text().split()
         except OSError:
             continue
         total_kb += int(statm[1]) * _PAGE_KB

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ __all__ = ["Profile", "profile_gateway", "py_spy_wrapper", "summarise_raw"]
 SAMPLE_RATE_HZ = 200
 """Samples per second py-spy takes of each process."""
 
-TOP = 15
+TOP = 25
 """Functions listed in each ranking of a summary."""
 
 WRITE_DEADLINE_S = 20.0
@@ -50,14 +51,26 @@ class Profile:
 
 
 def py_spy_wrapper(output: Path) -> list[str]:
-    """Return the command prefix that runs a program under ``py-spy record``."""
+    """Return the command prefix that runs a program under ``py-spy record``.
+
+    py-spy is fetched here, with this process's environment (registry access,
+    certificates), so the wrapped command can run ``--offline`` in the clean
+    environment of a benchmark child.
+    """
     uv = os.environ.get("BENCH_UV") or shutil.which("uv")
     if uv is None:
-        raise RuntimeError("uv is needed to run py-spy; set BENCH_UV or put uv on PATH")
+        raise RuntimeError("uv is missing: set BENCH_UV or put uv on PATH to run py-spy")
+    subprocess.run(
+        [uv, "tool", "run", "--from", "py-spy", "py-spy", "--version"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     return [
         uv,
         "tool",
         "run",
+        "--offline",
         "--from",
         "py-spy",
         "py-spy",
@@ -75,29 +88,69 @@ def py_spy_wrapper(output: Path) -> list[str]:
     ]
 
 
+NO_PYTHON_FRAME = "(no Python frame: native code, e.g. granian's Rust, or idle)"
+"""Name given to samples whose stack holds no Python frame."""
+
+PLUMBING = (
+    "<frozen ",
+    "runpy",
+    "multiprocessing/",
+    "granian/",
+    "threading.py",
+    "asyncio/runners.py",
+    "asyncio/base_events.py",
+    "asyncio/events.py",
+    "portfolio_gateway/__main__.py",
+)
+"""Frames left out of the inclusive ranking: process start-up and event-loop plumbing
+that is on almost every stack and says nothing about where a request spends time."""
+
+
+def _split(line: str) -> tuple[str, list[str], int] | None:
+    """Split a collapsed-stack line into its innermost process, its frames and its count."""
+    stack, _, count_text = line.rpartition(" ")
+    if not stack or not count_text.isdigit():
+        return None
+    elements = stack.split(";")
+    processes = [element for element in elements if element.startswith("process ")]
+    frames = [element for element in elements if not element.startswith("process ")]
+    return (processes[-1] if processes else "?"), frames, int(count_text)
+
+
 def summarise_raw(text: str) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
-    """Total samples, and the top functions by inclusive and by self samples (percent)."""
+    """Rank the busiest process's functions by inclusive and by self samples (percent).
+
+    With ``--subprocesses`` the stacks of a granian server hold the supervisor
+    and each worker; the busiest process (most samples in Python code) is the
+    worker serving the load, and only its samples are counted.
+    """
+    parsed = [entry for entry in map(_split, text.splitlines()) if entry is not None]
+    busy: Counter[str] = Counter()
+    for process, frames, count in parsed:
+        if frames:
+            busy[process] += count
+    if not busy:
+        return 0, [], []
+    worker = busy.most_common(1)[0][0]
+
     inclusive: Counter[str] = Counter()
     self_time: Counter[str] = Counter()
     total = 0
-    for line in text.splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")[1:]  # the first element names the process
-        if not frames:
+    for process, frames, count in parsed:
+        if process != worker:
             continue
         total += count
+        if not frames:
+            self_time[NO_PYTHON_FRAME] += count
+            continue
         for frame in set(frames):
-            inclusive[frame] += count
+            if not any(marker in frame for marker in PLUMBING):
+                inclusive[frame] += count
         self_time[frames[-1]] += count
 
     def top(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(frame, round(100 * n / total, 1)) for frame, n in counter.most_common(TOP)]
 
-    if total == 0:
-        return 0, [], []
     return total, top(inclusive), top(self_time)
 
 

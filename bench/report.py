@@ -79,11 +79,28 @@ def render_markdown(results: RunResults) -> str:
         "Baseline 1 is a bare Litestar app returning the same bundle bytes from memory; "
         "baseline 2 is that app doing one NATS request/reply per request to a trivial "
         "responder that answers with the item's bytes. Both are started by the harness, "
-        "served like the gateway. Ratio is requests per second against the baseline's.",
+        "served like the gateway. Each path and baseline was measured "
+        f"{meta['settings']['rounds']} time(s) in turn and keeps its best round. *Ratio* is "
+        "requests per second against the baseline's; *CPU µs/req* is the CPU time of the "
+        "serving process tree per request, and *CPU ratio* the baseline's CPU per request "
+        "over the path's: the throughput ratio to expect with a core each, which other load "
+        "on the machine does not distort.",
         "",
     ]
     lines += _table(
-        ["path", "request", "req/s", "p50 ms", "p99 ms", "errors", "bytes", "vs", "ratio"],
+        [
+            "path",
+            "request",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "bytes",
+            "CPU µs/req",
+            "vs",
+            "ratio",
+            "CPU ratio",
+        ],
         [
             [
                 p.title,
@@ -93,8 +110,10 @@ def render_markdown(results: RunResults) -> str:
                 _num(p.load.p99_ms, 2),
                 str(p.load.errors),
                 str(p.response_bytes),
+                _num(p.cpu_us, 0),
                 p.baseline or "-",
                 _num(p.ratio, 2),
+                _num(p.cpu_ratio, 2),
             ]
             for p in results.paths
         ],
@@ -102,6 +121,31 @@ def render_markdown(results: RunResults) -> str:
     notes = [f"- {p.title}: {p.note}" for p in results.paths if p.note]
     if notes:
         lines += [*notes, ""]
+
+    if results.variants:
+        lines += [
+            "## What the gateway's parts cost",
+            "",
+            "The cached bundle again, each time on a fresh gateway replica with one part "
+            "switched off by configuration (one round each), so the difference in CPU per "
+            "request prices that part.",
+            "",
+        ]
+        lines += _table(
+            ["configuration", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "ratio", "CPU ratio"],
+            [
+                [
+                    v.title,
+                    _num(v.load.rps, 0),
+                    _num(v.load.p50_ms, 2),
+                    _num(v.load.p99_ms, 2),
+                    _num(v.cpu_us, 0),
+                    _num(v.ratio, 2),
+                    _num(v.cpu_ratio, 2),
+                ]
+                for v in results.variants
+            ],
+        )
 
     if results.operations:
         lines += [
@@ -221,6 +265,7 @@ def key_ratios_line(results: RunResults) -> str:
     for key, label in (("cached_bundle", "bundle/b1"), ("uncached_item", "item/b2")):
         path = results.path(key)
         parts.append(f"{label}={_num(path.ratio if path else None, 2)}")
+        parts.append(f"{label}_cpu={_num(path.cpu_ratio if path else None, 2)}")
     invalidation = next((s for s in results.latencies if s.key == "invalidation"), None)
     parts.append(f"invalidation_p99={_num(invalidation.p99_ms if invalidation else None, 1)}ms")
     limiter = {o.key: o for o in results.operations}

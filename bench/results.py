@@ -50,6 +50,13 @@ class PathResult:
     """``key`` of the baseline path whose throughput is the denominator of ``ratio``."""
 
     ratio: float | None = None
+    cpu_us: float | None = None
+    """CPU time (user + system) of the serving process tree per request, in microseconds."""
+
+    cpu_ratio: float | None = None
+    """Baseline's CPU per request over this path's: the throughput ratio to expect when
+    each has a core of its own, whatever else the machine is running."""
+
     note: str = ""
 
 
@@ -138,6 +145,9 @@ class RunResults:
 
     meta: dict[str, Any]
     paths: list[PathResult] = field(default_factory=list)
+    variants: list[PathResult] = field(default_factory=list)
+    """The cached bundle on gateways configured without one part each, to price the parts."""
+
     operations: list[OpsResult] = field(default_factory=list)
     latencies: list[LatencySummary] = field(default_factory=list)
     growth: list[GrowthRow] = field(default_factory=list)
@@ -151,12 +161,18 @@ class RunResults:
         return next((path for path in self.paths if path.key == key), None)
 
     def add_path(self, result: PathResult) -> PathResult:
-        """Record a path, computing its throughput ratio against its baseline when known."""
+        """Record a path, computing its ratios against its baseline when known."""
+        self.paths.append(self.compare(result))
+        return result
+
+    def compare(self, result: PathResult) -> PathResult:
+        """Fill in ``result``'s throughput and CPU ratios against its baseline, when measured."""
         if result.baseline is not None:
             baseline = self.path(result.baseline)
             if baseline is not None and baseline.load.rps > 0:
                 result.ratio = round(result.load.rps / baseline.load.rps, 3)
-        self.paths.append(result)
+            if baseline is not None and baseline.cpu_us and result.cpu_us:
+                result.cpu_ratio = round(baseline.cpu_us / result.cpu_us, 3)
         return result
 
     def to_dict(self) -> dict[str, Any]:

@@ -37,7 +37,10 @@ RAISED_LIMIT_REFILL = "1000000000"
 
 
 def granian_argv(target: str, *, port: int, workers: int) -> list[str]:
-    """Serve an ASGI app factory the way the gateway serves its own (HTTP/1.1, same workers)."""
+    """Build the granian command serving an ASGI app factory as the gateway serves its own.
+
+    The gateway runs ``Granian(..., interface=ASGI, http=HTTP/1, workers, log_enabled=False)``.
+    """
     return [
         sys.executable,
         "-m",
@@ -53,9 +56,7 @@ def granian_argv(target: str, *, port: int, workers: int) -> list[str]:
         str(port),
         "--workers",
         str(workers),
-        "--no-ws",
-        "--log-level",
-        "warning",
+        "--no-log",
         target,
     ]
 
@@ -85,6 +86,8 @@ class BenchSystem:
     children: list[Child] = field(default_factory=list)
     gateways: list[GatewayHandle] = field(default_factory=list)
     services: dict[str, Child] = field(default_factory=dict)
+    baselines: dict[str, Child] = field(default_factory=dict)
+    """Baseline apps by name (``bare``, ``nats``)."""
 
     def __enter__(self) -> BenchSystem:
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +164,7 @@ class BenchSystem:
         )
         url = f"http://127.0.0.1:{port}"
         wait_http(url + BASELINE_PATH, timeout_s=START_TIMEOUT_S, child=child)
+        self.baselines[name] = child
         return url
 
     def stop_child(self, child: Child) -> None:

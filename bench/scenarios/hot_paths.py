@@ -1,32 +1,33 @@
-"""Throughput and latency of each hot path, and of the two baselines it is compared with.
+"""Throughput, latency and CPU cost of each hot path and of the two baselines.
 
-Every measurement is a warm-up wrk run (not recorded) followed by a measured
-one of the same shape, so caches, connections and JIT-free Python caches are
-warm in both the path and its baseline.
+Paths and baselines are measured in turn, ``config.rounds`` times, and each
+keeps its best round: other processes on a shared machine can only slow a run
+down, so the best round is the closest to the path's own cost. Each case also
+records the CPU time its server process tree spent per request, which stays
+comparable when the machine is busy.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.baselines import BASELINE_PATH
 from bench.loadgen import LoadResult, LoadSpec, run_load
 from bench.results import PathResult
 
 if TYPE_CHECKING:
     from bench.config import BenchConfig
+    from bench.procs import Child
     from bench.results import RunResults
 
 __all__ = [
     "BUNDLE_PATH",
     "CHAT_PATH",
+    "Case",
     "chat_bodies",
-    "measure",
-    "measure_baselines",
-    "measure_cached_paths",
-    "measure_chat",
-    "measure_uncached_item",
+    "measure_cases",
+    "measure_once",
 ]
 
 BUNDLE_PATH = "/api/v1/content/bundle"
@@ -36,123 +37,66 @@ CHAT_VISITORS = 64
 """Distinct visitors the chat load rotates over (each keeps one session)."""
 
 
-def measure(spec: LoadSpec, config: BenchConfig, *, connections: int | None = None) -> LoadResult:
-    """Run a warm-up, then the measured run, both bounded by the config's durations."""
-    conns = connections or config.connections
-    if config.warmup_s > 0:
-        run_load(spec, duration_s=config.warmup_s, connections=conns)
-    return run_load(spec, duration_s=config.duration_s, connections=conns)
+@dataclass(frozen=True)
+class Case:
+    """One path to measure: what to send, which process serves it, what it compares with."""
+
+    key: str
+    title: str
+    request: str
+    spec: LoadSpec
+    server: Child | None
+    """The process tree whose CPU time is charged to the requests."""
+
+    response_bytes: int = 0
+    baseline: str | None = None
+    note: str = ""
 
 
-def measure_baselines(
-    results: RunResults,
-    config: BenchConfig,
-    *,
-    bare_url: str,
-    nats_url: str,
-    sizes: tuple[int, int],
-) -> None:
-    """Record baseline 1 (bare app) and baseline 2 (one NATS request/reply)."""
-    results.add_path(
-        PathResult(
-            key="baseline1",
-            title="Baseline 1: bare Litestar, bundle bytes from memory",
-            request=f"GET {BASELINE_PATH}",
-            load=measure(LoadSpec(bare_url + BASELINE_PATH), config),
-            response_bytes=sizes[0],
+def measure_once(
+    spec: LoadSpec, config: BenchConfig, server: Child | None, *, warm_up: bool = True
+) -> tuple[LoadResult, float | None]:
+    """Run an optional warm-up, then one measured run; return it and the CPU µs per request."""
+    if warm_up and config.warmup_s > 0:
+        run_load(spec, duration_s=config.warmup_s, connections=config.connections)
+    cpu_before = server.cpu_s() if server is not None else 0.0
+    load = run_load(spec, duration_s=config.duration_s, connections=config.connections)
+    if server is None or load.requests == 0:
+        return load, None
+    cpu_us = (server.cpu_s() - cpu_before) * 1e6 / load.requests
+    return load, round(cpu_us, 1)
+
+
+def measure_cases(results: RunResults, config: BenchConfig, cases: list[Case]) -> None:
+    """Measure every case ``config.rounds`` times in turn and record each one's best round."""
+    best: dict[str, tuple[LoadResult, float | None]] = {}
+    for round_number in range(config.rounds):
+        for case in cases:
+            load, cpu_us = measure_once(case.spec, config, case.server, warm_up=round_number == 0)
+            kept = best.get(case.key)
+            if kept is None or load.rps > kept[0].rps:
+                best[case.key] = (load, cpu_us)
+    for case in cases:
+        load, cpu_us = best[case.key]
+        results.add_path(
+            PathResult(
+                key=case.key,
+                title=case.title,
+                request=case.request,
+                load=load,
+                response_bytes=case.response_bytes,
+                baseline=case.baseline,
+                cpu_us=cpu_us,
+                note=case.note,
+            )
         )
-    )
-    results.add_path(
-        PathResult(
-            key="baseline2",
-            title="Baseline 2: bare Litestar + one NATS request/reply",
-            request=f"GET {BASELINE_PATH}",
-            load=measure(LoadSpec(nats_url + BASELINE_PATH), config),
-            response_bytes=sizes[1],
-        )
-    )
-
-
-def measure_cached_paths(
-    results: RunResults,
-    config: BenchConfig,
-    *,
-    gateway_url: str,
-    bundle_bytes: int,
-    etag: str | None,
-) -> None:
-    """Measure the cached bundle, and its 304 revalidation when the gateway sends an ETag."""
-    results.add_path(
-        PathResult(
-            key="cached_bundle",
-            title="Cached content bundle",
-            request=f"GET {BUNDLE_PATH}",
-            load=measure(LoadSpec(gateway_url + BUNDLE_PATH), config),
-            response_bytes=bundle_bytes,
-            baseline="baseline1",
-        )
-    )
-    if etag is None:
-        results.failures.append("304 revalidation: the bundle response carried no ETag")
-        return
-    results.add_path(
-        PathResult(
-            key="revalidation_304",
-            title="304 revalidation of the bundle",
-            request=f"GET {BUNDLE_PATH} + If-None-Match",
-            load=measure(
-                LoadSpec(gateway_url + BUNDLE_PATH, headers=(("If-None-Match", etag),)), config
-            ),
-            baseline="baseline1",
-        )
-    )
-
-
-def measure_uncached_item(
-    results: RunResults,
-    config: BenchConfig,
-    *,
-    gateway_url: str,
-    item_path: str,
-    item_bytes: int,
-    note: str,
-) -> None:
-    """Measure an item read that misses the cache every time: gateway, NATS, content service, database."""
-    results.add_path(
-        PathResult(
-            key="uncached_item",
-            title="Uncached item (NATS + database)",
-            request=f"GET {item_path}",
-            load=measure(LoadSpec(gateway_url + item_path), config),
-            response_bytes=item_bytes,
-            baseline="baseline2",
-            note=note,
-        )
-    )
 
 
 def chat_bodies() -> tuple[str, ...]:
+    """Return one chat request body per benchmark visitor."""
     return tuple(
         json.dumps(
             {"message": "Which projects did you build with NATS?", "visitorId": f"bench-{n}"}
         )
         for n in range(CHAT_VISITORS)
-    )
-
-
-def measure_chat(results: RunResults, config: BenchConfig, *, gateway_url: str) -> None:
-    """Measure chat turns replied to by the fake provider, with the chat rate limit raised out of reach."""
-    spec = LoadSpec(gateway_url + CHAT_PATH, method="POST", bodies=chat_bodies())
-    results.add_path(
-        PathResult(
-            key="chat",
-            title="Chat through the fake provider",
-            request=f"POST {CHAT_PATH}",
-            load=measure(spec, config),
-            baseline="baseline2",
-            note=(
-                f"{CHAT_VISITORS} visitors in turn; each turn stores two messages and makes one "
-                "provider call. Compared with baseline 2 for scale only: it has no target."
-            ),
-        )
     )

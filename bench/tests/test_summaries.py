@@ -42,7 +42,11 @@ def test_path_ratio_is_against_its_baseline() -> None:
 
 
 def test_raw_profile_summary_counts_self_and_inclusive_samples() -> None:
-    raw = 'process 1:"python";main (a.py);handle (b.py) 3\nprocess 1:"python";main (a.py) 1\n'
+    raw = (
+        'process 1:"python";main (a.py);handle (b.py) 3\n'
+        'process 1:"python";main (a.py) 1\n'
+        'process 9:"python -m x";idle (c.py) 1\n'
+    )
     total, inclusive, self_time = summarise_raw(raw)
     assert total == 4
     assert inclusive[0] == ("main (a.py)", 100.0)
@@ -58,7 +62,13 @@ def test_report_and_key_line_render_a_partial_run() -> None:
             "elapsed_s": 1.0,
             "machine": {"cores": 2, "cpu": "cpu", "memory_gib": 1.0, "kernel": "6"},
             "versions": {"python": "3.11"},
-            "settings": {"connections": 4, "duration_s": 1, "warmup_s": 0, "workers": 1},
+            "settings": {
+                "connections": 4,
+                "duration_s": 1,
+                "warmup_s": 0,
+                "workers": 1,
+                "rounds": 1,
+            },
         },
         failures=["chat: RuntimeError: no chat service"],
     )
