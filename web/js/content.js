@@ -63,7 +63,16 @@ const LINK_KEYS = [
   "twitter",
   "blog",
 ];
+const LINK_LABELS = {
+  url: "Website",
+  link: "Website",
+  github: "GitHub",
+  gitlab: "GitLab",
+  linkedin: "LinkedIn",
+};
 const EMAIL_KEYS = ["email", "mail"];
+const UNLABELLED_LISTS = new Set(["items", "tags"]);
+const LONGEST_TAG = 40;
 const HIDDEN_KEYS = new Set(["order", "sortOrder", "featured", "draft", "published", "slug", "type", "image", "icon"]);
 
 /** "blog-post" → "Blog post"; "startDate" → "Start date". */
@@ -136,19 +145,30 @@ function listLabel(value) {
   return null;
 }
 
-function renderTags(key, values) {
+let listCount = 0;
+
+/** Short values as tags; sentences (achievements, highlights) as a bullet list. */
+function renderList(key, values, itemTitle) {
   const labels = values.map(listLabel).filter((label) => label);
   if (labels.length === 0) {
     return null;
   }
-  const wrapper = element("div", "item__tags");
-  const heading = element("p", "item__tags-label", humanize(key));
-  const list = element("ul", "tags");
-  list.setAttribute("aria-label", humanize(key));
+  const sentences = labels.some((label) => label.length > LONGEST_TAG);
+  const wrapper = element("div", sentences ? "item__list" : "item__tags");
+  const list = element("ul", sentences ? "" : "tags");
   for (const label of labels) {
-    list.append(element("li", "tag", label));
+    list.append(element("li", sentences ? "" : "tag", label));
   }
-  wrapper.append(heading, list);
+  if (UNLABELLED_LISTS.has(key)) {
+    list.setAttribute("aria-label", itemTitle);
+  } else {
+    const heading = element("p", "item__list-label", humanize(key));
+    listCount += 1;
+    heading.id = `list-label-${listCount}`;
+    list.setAttribute("aria-labelledby", heading.id);
+    wrapper.append(heading);
+  }
+  wrapper.append(list);
   return wrapper;
 }
 
@@ -167,7 +187,7 @@ function renderLinks(data, used) {
     const href = typeof data[key] === "string" ? safeHref(data[key]) : null;
     if (href && !href.startsWith("mailto:")) {
       used.add(key);
-      const label = key === "url" || key === "link" ? "Website" : humanize(key);
+      const label = LINK_LABELS[key] ?? humanize(key);
       links.push(externalLink(href, label));
     }
   }
@@ -207,8 +227,12 @@ function renderFacts(data, used) {
   return list.childElementCount > 0 ? list : null;
 }
 
-/** One content item as an <article> with an <h3> heading. */
-export function renderItem(item) {
+/**
+ * One content item as an <article> with an <h3> heading. A heading that only
+ * repeats the section's title ("Contact" in "Contact") is kept for the outline
+ * but not shown.
+ */
+export function renderItem(item, sectionName = "") {
   const data = item.data && typeof item.data === "object" ? item.data : {};
   const used = new Set();
   const article = element("article", "item");
@@ -216,7 +240,8 @@ export function renderItem(item) {
   article.dataset.contentId = item.id ?? "";
 
   const title = firstPlain(data, TITLE_KEYS, used) ?? humanize(item.slug ?? item.type ?? "");
-  article.append(element("h3", "item__title", title));
+  const repeatsSection = title.toLowerCase() === sectionName.toLowerCase();
+  article.append(element("h3", repeatsSection ? "item__title visually-hidden" : "item__title", title));
 
   const facts = [];
   for (const key of FACT_KEYS) {
@@ -249,9 +274,9 @@ export function renderItem(item) {
   for (const [key, value] of Object.entries(data)) {
     if (Array.isArray(value) && !used.has(key)) {
       used.add(key);
-      const tags = renderTags(key, value);
-      if (tags) {
-        article.append(tags);
+      const list = renderList(key, value, title);
+      if (list) {
+        article.append(list);
       }
     }
   }
@@ -286,7 +311,7 @@ export function renderBundle(bundle, container, nav) {
     heading.id = `${id}-title`;
     const list = element("div", "section__items");
     for (const item of bundle[type]) {
-      list.append(renderItem(item));
+      list.append(renderItem(item, sectionTitle(type)));
     }
     section.append(heading, list);
     sections.push(section);
@@ -308,11 +333,11 @@ export function renderBundle(bundle, container, nav) {
   return types;
 }
 
-/** The portfolio owner's name from the about (or contact) item, if it has one. */
+/** The portfolio owner's name: `name` of the about or contact item, or the about item's title. */
 export function ownerName(bundle) {
   for (const type of ["about", "contact"]) {
     const item = (bundle[type] ?? bundle[`${type}s`] ?? [])[0];
-    const name = item?.data?.name;
+    const name = item?.data?.name ?? (type === "about" ? item?.data?.title : undefined);
     if (typeof name === "string" && name.trim() !== "") {
       return name.trim();
     }

@@ -1,0 +1,37 @@
+"""How the browser tests start chromium and where they leave screenshots.
+
+Chromium is Debian's ``/usr/bin/chromium`` (``CHROMIUM_PATH`` overrides it),
+installed by ``make browser-deps``; Playwright never downloads a browser here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["ARTIFACTS_DIR", "CHROMIUM_FLAGS", "chromium_path"]
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+"""Flags for a quiet, self-contained headless chromium that calls no outside host."""
+
+ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+"""Screenshots the tests save (``test-artifacts/`` is ignored by git)."""
+
+
+def chromium_path() -> str:
+    """The chromium binary, or an error that says how to install it."""
+    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not Path(path).exists():
+        raise FileNotFoundError(
+            f"chromium not found at {path}: run `make browser-deps` (Debian's chromium)"
+        )
+    return path
