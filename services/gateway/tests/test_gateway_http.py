@@ -314,11 +314,12 @@ async def test_no_content_service_answers_503(gateway: GatewayTestClient) -> Non
 
 
 async def test_a_silent_content_service_answers_503(
-    gateway: GatewayTestClient, fake_content: FakeContentService
+    make_gateway: Callable[..., Any], fake_content: FakeContentService
 ) -> None:
     fake_content.answer(fake_content.subjects.content_public_item, silent=True)
 
-    response = await gateway.get("/api/v1/content/project/atlas")
+    async with make_gateway(nats_request_timeout_ms=300) as client:
+        response = await client.get("/api/v1/content/project/atlas")
 
     assert response.status_code == 503
 

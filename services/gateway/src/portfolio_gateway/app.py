@@ -13,8 +13,7 @@ authentication and deadlines apply before routing, to every response.
 from __future__ import annotations
 
 import contextlib
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
@@ -30,11 +29,15 @@ from portfolio_shared.tracing import configure_tracing
 from portfolio_gateway.auth.admin import AdminAuthenticator
 from portfolio_gateway.cache.invalidation import InvalidationListener
 from portfolio_gateway.cache.store import ResponseCache
+from portfolio_gateway.chat.routes import admin_chat_router, chat_router
 from portfolio_gateway.content.admin import admin_content_router
 from portfolio_gateway.content.cache_admin import flush_cache
 from portfolio_gateway.content.public import public_content_router
+from portfolio_gateway.health.routes import health_router
 from portfolio_gateway.http.edge import EdgeLayer
 from portfolio_gateway.http.errors import exception_handlers
+from portfolio_gateway.observability.metrics import metrics_router
+from portfolio_gateway.observability.middleware import ObservabilityMiddleware
 from portfolio_gateway.ratelimit import RateLimiter
 from portfolio_gateway.settings import GatewaySettings
 from portfolio_gateway.state import GatewayState
@@ -51,29 +54,6 @@ GATEWAY_VERSION = "0.1.0"
 
 OPENAPI_PATH = "/api/openapi.json"
 """Where the gateway's own OpenAPI document is served."""
-
-
-# TODO: the health, metrics and chat routes are being written in parallel; once
-# their modules exist these become plain imports. Until then a missing module
-# is skipped with a warning, so the rest of the gateway runs.
-_DOMAIN_ROUTES = (
-    ("portfolio_gateway.health.routes", "health_router"),
-    ("portfolio_gateway.observability.metrics", "metrics_router"),
-    ("portfolio_gateway.chat.routes", "chat_router"),
-    ("portfolio_gateway.chat.routes", "admin_chat_router"),
-)
-_MIDDLEWARE = (("portfolio_gateway.observability.middleware", "ObservabilityMiddleware"),)
-
-
-def _load_optional(module: str, attribute: str) -> Any | None:
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name is not None and module.startswith(error.name):
-            log.warning("gateway module missing, not mounted", module=module)
-            return None
-        raise
-    return getattr(loaded, attribute)
 
 
 def _openapi_config() -> OpenAPIConfig:
@@ -117,16 +97,10 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
             admin_content_router,
             flush_cache,
             webapp_router,
-            *(
-                handler
-                for handler in (_load_optional(*spec) for spec in _DOMAIN_ROUTES)
-                if handler is not None
-            ),
-        ],
-        middleware=[
-            middleware
-            for middleware in (_load_optional(*spec) for spec in _MIDDLEWARE)
-            if middleware is not None
+            health_router,
+            metrics_router,
+            chat_router,
+            admin_chat_router,
         ],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],
@@ -134,7 +108,9 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
-    app.asgi_handler = EdgeLayer(app.asgi_handler, app, settings)  # type: ignore[assignment]
+    # Metrics and the server span wrap the edge layer, so its own answers are counted too.
+    edge = EdgeLayer(app.asgi_handler, app, settings)
+    app.asgi_handler = ObservabilityMiddleware(edge, app)  # type: ignore[arg-type]
     return app
 
 

@@ -170,6 +170,7 @@ def gateway_settings(nats_url: str, namespace: str, **overrides: Any) -> Gateway
         "admin_api_key": ADMIN_KEY,
         "log_format": "console",
         "log_level": "WARNING",
+        "nats_request_timeout_ms": 5_000,
         "content_rate_limit_capacity": 10_000,
         "content_rate_limit_refill_rate": 1_000.0,
     }
