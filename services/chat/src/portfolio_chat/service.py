@@ -135,6 +135,7 @@ class ChatService:
             offline=OfflineResponder(content),
             provider=self.provider,
             max_tool_rounds=self.settings.chat_max_tool_rounds,
+            max_history_turns=self.settings.chat_history_max_turns,
         )
         self.relay = StreamRelay(self.conversation, self.runtime)
 

@@ -245,6 +245,10 @@ class FakeLlm:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             return
+        except asyncio.CancelledError:
+            # Only ``stop`` cancels a handler; ending quietly keeps asyncio from
+            # reporting the cancelled connection callback as an error.
+            return
         finally:
             with contextlib.suppress(Exception):
                 writer.close()

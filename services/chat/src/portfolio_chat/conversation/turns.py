@@ -92,6 +92,7 @@ class Conversation:
         offline: OfflineResponder,
         provider: LlmProvider | None,
         max_tool_rounds: int,
+        max_history_turns: int,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.repository = repository
@@ -101,6 +102,7 @@ class Conversation:
         self.offline = offline
         self.provider = provider
         self.max_tool_rounds = max_tool_rounds
+        self.max_history_turns = max_history_turns
         self.clock = clock
 
     async def send(self, request: ServiceRequest) -> dict[str, Any]:
@@ -115,7 +117,7 @@ class Conversation:
 
         now = self.clock()
         session = await self._session_for(chat, request, now)
-        history = await self._load_history(session["id"])
+        history = _last_turns(await self._load_history(session["id"]), self.max_history_turns)
 
         await self.repository.add_messages(session["id"], [NewMessage("user", chat.message)], now)
         CHAT_MESSAGES.labels("user").inc()
@@ -303,6 +305,14 @@ class Conversation:
             if rest:
                 await on_token(rest)
         return content, tokens
+
+
+def _last_turns(history: list[dict[str, Any]], turns: int) -> list[dict[str, Any]]:
+    """Return at most ``turns`` question-and-answer pairs from the end, starting with a question."""
+    recent = history[-2 * turns :]
+    while recent and recent[0].get("role") != "user":
+        recent = recent[1:]
+    return recent
 
 
 def _relay(
