@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["ARTIFACTS_DIR", "CHROMIUM_FLAGS", "chromium_path"]
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext
+
+__all__ = ["ARTIFACTS_DIR", "CHROMIUM_FLAGS", "chromium_path", "new_context"]
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -35,3 +39,10 @@ def chromium_path() -> str:
             f"chromium not found at {path}: run `make browser-deps` (Debian's chromium)"
         )
     return path
+
+
+def new_context(browser: Browser, *, width: int = 1280, height: int = 900) -> BrowserContext:
+    """A context of its own (no shared cookies, storage or cache) with a 15 s wait limit."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(15_000)
+    return context

@@ -17,19 +17,19 @@ from playwright.sync_api import Browser, Page, sync_playwright
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from browser_setup import ARTIFACTS_DIR, CHROMIUM_FLAGS, chromium_path
+from browser_setup import ARTIFACTS_DIR, CHROMIUM_FLAGS, chromium_path, new_context
+from portfolio_shared.testing.fake_llm import FakeLlm
 from stack import Stack, StackOptions
 from static_site import StaticSite
-
-from portfolio_shared.testing.fake_llm import FakeLlm
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from portfolio_shared.testing.servers import ManagedServer
 
-CHAT_RATE_LIMIT_REFILL_RATE = "0.1"
-"""Chat bucket refill of the rate-limited gateway replica: one message per 10 s."""
+CHAT_RATE_LIMIT_REFILL_RATE = "0.01"
+"""Chat bucket refill of the rate-limited gateway replica: one message per 100 s, so
+once empty it stays empty for the rest of the module."""
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A page in a context of its own; a failing test leaves a screenshot behind."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    context = new_context(browser)
     opened = context.new_page()
     yield opened
     report = getattr(request.node, "rep_call", None)

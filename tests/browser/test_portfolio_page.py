@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from browser_setup import ARTIFACTS_DIR
+from browser_setup import ARTIFACTS_DIR, new_context
 from playwright.sync_api import expect
 
 if TYPE_CHECKING:
@@ -37,8 +37,7 @@ def script_errors() -> list[str]:
 @pytest.fixture(scope="module")
 def rendered(browser: Browser, page_stack: Stack, script_errors: list[str]) -> Iterator[Page]:
     """The page loaded once from the gateway; tests only read it (and may resize it)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    context = new_context(browser)
     page = context.new_page()
     page.on("pageerror", lambda error: script_errors.append(str(error)))
     page.goto(f"{page_stack.gateway_url}/app/")

@@ -1,0 +1,152 @@
+"""The page's chat box in chromium: answers stream in token by token, and a
+rate limit or a failing provider shows a message a visitor can act on."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+from browser_setup import new_context
+from playwright.sync_api import expect
+from portfolio_shared.testing.fake_llm import FakeReply
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Browser, Locator, Page
+    from portfolio_shared.testing.fake_llm import FakeLlm
+    from stack import Stack
+
+
+def ask(page: Page, question: str) -> None:
+    page.get_by_role("textbox", name="Your question").fill(question)
+    page.get_by_role("button", name="Send").click()
+
+
+def last_answer(page: Page) -> Locator:
+    return page.locator(".chat__message--assistant .chat__text").last
+
+
+def open_chat(page: Page, gateway_url: str) -> None:
+    page.goto(f"{gateway_url}/app/")
+    expect(page.locator("#sections section").first).to_be_visible()
+
+
+def test_first_token_is_shown_before_the_provider_finishes(
+    page: Page, page_stack: Stack, fresh_provider: FakeLlm
+) -> None:
+    gate = threading.Event()
+    fresh_provider.script(FakeReply.reply_text("Maya builds calm systems.", gate=gate))
+    open_chat(page, page_stack.gateway_url)
+
+    ask(page, "What does Maya build?")
+    try:
+        expect(last_answer(page)).to_have_text("Maya")
+        finished_before_release = fresh_provider.completed
+    finally:
+        gate.set()
+
+    assert finished_before_release == 0
+
+
+def test_streamed_answer_ends_with_the_full_reply(
+    page: Page, page_stack: Stack, fresh_provider: FakeLlm
+) -> None:
+    fresh_provider.script(FakeReply.reply_text("Maya sails on the west coast."))
+    open_chat(page, page_stack.gateway_url)
+
+    ask(page, "What does Maya do for fun?")
+
+    expect(last_answer(page)).to_have_text("Maya sails on the west coast.")
+
+
+def test_answer_is_marked_busy_only_while_it_streams(
+    page: Page, page_stack: Stack, fresh_provider: FakeLlm
+) -> None:
+    gate = threading.Event()
+    fresh_provider.script(FakeReply.reply_text("One two three.", gate=gate))
+    open_chat(page, page_stack.gateway_url)
+    answer = page.locator(".chat__message--assistant").last
+
+    ask(page, "Count to three.")
+    expect(answer).to_have_attribute("aria-busy", "true")
+    gate.set()
+
+    expect(answer).not_to_have_attribute("aria-busy", "true")
+
+
+def ask_until_rate_limited(page: Page, attempts: int = 3) -> str:
+    """Ask until the alert shows (the limited replica's bucket holds one message);
+    return the last question."""
+    alert = page.get_by_role("alert")
+    for attempt in range(attempts):
+        question = f"Question number {attempt + 1}"
+        ask(page, question)
+        expect(page.locator(".chat__message--streaming")).to_have_count(0)
+        if alert.is_visible():
+            return question
+    raise AssertionError(f"no rate-limit message after {attempts} questions")
+
+
+@pytest.fixture(scope="module")
+def rate_limited_page(browser: Browser, limited_gateway_url: str) -> Iterator[tuple[Page, str]]:
+    """The page on the one-message gateway replica, after the question that hit the
+    limit; returns the page and that question."""
+    context = new_context(browser)
+    page = context.new_page()
+    open_chat(page, limited_gateway_url)
+    question = ask_until_rate_limited(page)
+    yield page, question
+    context.close()
+
+
+def test_rate_limited_message_says_how_long_to_wait(rate_limited_page: tuple[Page, str]) -> None:
+    page, _ = rate_limited_page
+
+    expect(page.get_by_role("alert")).to_have_text(
+        re.compile(
+            r"^You are sending messages too quickly\. Please wait \d+ seconds? and try again\."
+        )
+    )
+
+
+def test_rate_limited_question_is_kept_for_sending_again(
+    rate_limited_page: tuple[Page, str],
+) -> None:
+    page, question = rate_limited_page
+
+    expect(page.get_by_role("textbox", name="Your question")).to_have_value(question)
+
+
+def test_send_waits_out_the_rate_limit(rate_limited_page: tuple[Page, str]) -> None:
+    page, _ = rate_limited_page
+
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+
+
+@pytest.fixture(scope="module")
+def failed_answer_page(browser: Browser, page_stack: Stack, provider: FakeLlm) -> Iterator[Page]:
+    """The page after a question the provider failed to answer (HTTP 500, no retries)."""
+    provider.reset()
+    provider.script(FakeReply.error_status(500, "upstream exploded"))
+    context = new_context(browser)
+    page = context.new_page()
+    open_chat(page, page_stack.gateway_url)
+    ask(page, "Are you there?")
+    expect(page.locator(".chat__message--streaming")).to_have_count(0)
+    yield page
+    context.close()
+
+
+def test_failing_provider_shows_that_the_assistant_is_unavailable(
+    failed_answer_page: Page,
+) -> None:
+    expect(failed_answer_page.get_by_role("alert")).to_have_text(
+        re.compile(r"^The AI assistant is unavailable right now\. Please try again in ")
+    )
+
+
+def test_failing_provider_leaves_no_empty_answer(failed_answer_page: Page) -> None:
+    expect(failed_answer_page.locator(".chat__message--assistant")).to_have_count(0)
