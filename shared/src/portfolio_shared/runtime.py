@@ -14,6 +14,7 @@ with a generic 500 error, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from dataclasses import dataclass, field
@@ -207,7 +208,9 @@ class ServiceRuntime:
                 )
             except (TimeoutError, Exception) as error:
                 log.warning("nats drain failed", error=str(error) or type(error).__name__)
-                await self.client.close()
+                # Closing a connection that is down can fail too; the process is leaving anyway.
+                with contextlib.suppress(Exception):
+                    await self.client.close()
         log.info("service stopped", kind=self.kind, instance=self.instance_id)
 
     # Request handling
