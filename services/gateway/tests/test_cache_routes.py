@@ -1,0 +1,316 @@
+"""Public content through the gateway's cache: hits that touch no NATS, ETags
+and 304, Cache-Control, event-driven invalidation (exact, with no stale fill),
+the flush endpoint, stale-if-error, and resynchronisation after NATS restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import nats
+import pytest
+from portfolio_gateway.testing import (
+    ADMIN_KEY,
+    FakeContentService,
+    content_item,
+    gateway_client,
+    gateway_settings,
+    publish_change,
+    state_of,
+)
+from portfolio_shared.contract import Subjects
+from portfolio_shared.testing.servers import start_nats
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from portfolio_gateway.testing import GatewayTestClient
+    from portfolio_shared.testing.servers import ManagedServer
+
+ITEM_PATH = "/api/v1/content/project/atlas"
+
+
+def answer_item(fake: FakeContentService, version: int, **options: Any) -> dict[str, Any]:
+    item = content_item(version=version)
+    fake.answer(
+        fake.subjects.content_public_item,
+        {"data": item},
+        headers={"ETag": f'"atlas-{version}"'},
+        **options,
+    )
+    return item
+
+
+async def applied(client: GatewayTestClient, sequence: int) -> None:
+    listener = state_of(client).invalidation
+    assert listener is not None
+    assert await listener.wait_for_sequence(sequence, timeout_s=10)
+
+
+# Hits, ETags and headers
+
+
+async def test_a_second_read_is_a_hit_that_asks_no_service(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    answer_item(fake_content, 1)
+
+    first = await gateway.get(ITEM_PATH)
+    second = await gateway.get(ITEM_PATH)
+
+    assert (first.headers["x-cache"], second.headers["x-cache"]) == ("MISS", "HIT")
+    assert len(fake_content.requests_on(fake_content.subjects.content_public_item)) == 1
+    assert second.content == first.content
+
+
+async def test_the_etag_is_the_services_strong_etag(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    answer_item(fake_content, 3)
+
+    response = await gateway.get(ITEM_PATH)
+
+    assert response.headers["etag"] == '"atlas-3"'
+
+
+@pytest.mark.parametrize("header", ['"atlas-1"', 'W/"atlas-1"', '"other", "atlas-1"', "*"])
+async def test_a_matching_if_none_match_is_304_with_no_body(
+    gateway: GatewayTestClient, fake_content: FakeContentService, header: str
+) -> None:
+    answer_item(fake_content, 1)
+    await gateway.get(ITEM_PATH)
+
+    response = await gateway.get(ITEM_PATH, headers={"If-None-Match": header})
+
+    assert (response.status_code, response.content) == (304, b"")
+
+
+async def test_a_stale_if_none_match_gets_the_new_body(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    answer_item(fake_content, 2)
+
+    response = await gateway.get(ITEM_PATH, headers={"If-None-Match": '"atlas-1"'})
+
+    assert response.status_code == 200
+
+
+async def test_without_a_service_etag_one_is_derived_from_item_versions(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    fake_content.answer(fake_content.subjects.content_public_list, {"data": [content_item()]})
+    first = await gateway.get("/api/v1/content")
+    fake_content.answer(
+        fake_content.subjects.content_public_list, {"data": [content_item(version=2)]}
+    )
+    await state_of(gateway).cache.clear(reason="test")
+
+    second = await gateway.get("/api/v1/content")
+
+    assert first.headers["etag"] != second.headers["etag"]
+
+
+@pytest.mark.parametrize(
+    ("path", "max_age"),
+    [("/api/v1/content", 60), ("/api/v1/content/bundle", 300), (ITEM_PATH, 300)],
+)
+async def test_cache_control_follows_the_contract(
+    gateway: GatewayTestClient, fake_content: FakeContentService, path: str, max_age: int
+) -> None:
+    answer_item(fake_content, 1)
+    fake_content.answer(fake_content.subjects.content_public_bundle, {"data": {}})
+
+    response = await gateway.get(path)
+
+    assert response.headers["cache-control"] == f"public, max-age={max_age}"
+
+
+async def test_service_errors_are_passed_on_and_not_cached(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    from portfolio_shared.errors import NotFoundError
+
+    fake_content.answer(
+        fake_content.subjects.content_public_item,
+        error=NotFoundError("Content with identifier 'project/atlas' not found"),
+    )
+    await gateway.get(ITEM_PATH)
+
+    response = await gateway.get(ITEM_PATH)
+
+    assert response.status_code == 404
+    assert len(fake_content.requests_on(fake_content.subjects.content_public_item)) == 2
+
+
+# Invalidation
+
+
+async def test_a_content_change_event_drops_the_item(
+    gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
+) -> None:
+    item = answer_item(fake_content, 1)
+    await gateway.get(ITEM_PATH)
+    answer_item(fake_content, 2)
+
+    await applied(gateway, await publish_change(nats_server.url, fake_content.subjects, item))
+    response = await gateway.get(ITEM_PATH)
+
+    assert response.json()["data"]["version"] == 2
+
+
+async def test_a_change_leaves_other_types_cached(
+    gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
+) -> None:
+    fake_content.answer(fake_content.subjects.content_public_list, {"data": []})
+    await gateway.get("/api/v1/content?type=about")
+
+    sequence = await publish_change(nats_server.url, fake_content.subjects, content_item())
+    await applied(gateway, sequence)
+    response = await gateway.get("/api/v1/content?type=about")
+
+    assert response.headers["x-cache"] == "HIT"
+
+
+async def test_a_read_that_began_before_a_change_does_not_fill_the_old_value(
+    gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
+) -> None:
+    release = asyncio.Event()
+    item = answer_item(fake_content, 1, gate=release)
+    slow_read = asyncio.create_task(gateway.get(ITEM_PATH))
+    await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
+
+    # The change commits and is applied while the old answer is still on its way.
+    await applied(gateway, await publish_change(nats_server.url, fake_content.subjects, item))
+    release.set()
+    old = await slow_read
+    answer_item(fake_content, 2)
+    after = await gateway.get(ITEM_PATH)
+
+    assert old.json()["data"]["version"] == 1
+    assert after.headers["x-cache"] == "MISS"
+    assert after.json()["data"]["version"] == 2
+
+
+async def test_the_flush_endpoint_empties_the_cache(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    answer_item(fake_content, 1)
+    await gateway.get(ITEM_PATH)
+
+    flushed = await gateway.post("/api/v1/admin/cache/flush", headers={"X-Admin-Key": ADMIN_KEY})
+    response = await gateway.get(ITEM_PATH)
+
+    assert flushed.status_code == 200
+    assert response.headers["x-cache"] == "MISS"
+
+
+async def test_a_flush_through_one_replica_empties_another(
+    make_gateway: Callable[..., Any], fake_content: FakeContentService
+) -> None:
+    answer_item(fake_content, 1)
+    async with make_gateway() as first, make_gateway() as second:
+        await second.get(ITEM_PATH)
+        flushed = await first.post("/api/v1/admin/cache/flush", headers={"X-Admin-Key": ADMIN_KEY})
+        await applied(second, flushed.json()["data"]["sequence"])
+        response = await second.get(ITEM_PATH)
+
+    assert response.headers["x-cache"] == "MISS"
+
+
+# Stale-if-error
+
+
+async def test_a_stale_copy_is_served_when_the_content_service_is_gone(
+    make_gateway: Callable[..., Any], fake_content: FakeContentService
+) -> None:
+    answer_item(fake_content, 1)
+    async with make_gateway(cache_ttl_s=0.001, nats_request_timeout_ms=300) as client:
+        await client.get(ITEM_PATH)
+        await fake_content.stop()
+        response = await client.get(ITEM_PATH)
+
+    assert response.status_code == 200
+    assert response.headers["x-cache"] == "STALE"
+    assert response.headers["warning"].startswith("110")
+
+
+async def test_with_nothing_cached_an_unavailable_service_is_503(
+    make_gateway: Callable[..., Any],
+) -> None:
+    async with make_gateway(nats_request_timeout_ms=300) as client:
+        response = await client.get(ITEM_PATH)
+
+    assert response.status_code == 503
+
+
+# NATS restarts
+
+
+@pytest.fixture
+async def own_nats() -> AsyncIterator[ManagedServer]:
+    server = start_nats(prefer_env=False)
+    yield server
+    server.stop()
+
+
+async def _wait_synced(client: GatewayTestClient, expected: bool) -> None:
+    listener = state_of(client).invalidation
+    assert listener is not None
+    deadline = time.monotonic() + 15
+    while listener.synced is not expected:
+        assert time.monotonic() < deadline, f"the cache never became synced={expected}"
+        await asyncio.sleep(0.05)
+
+
+async def test_nats_down_serves_the_cached_copy_as_stale(
+    own_nats: ManagedServer, namespace: str
+) -> None:
+    fake_client = await nats.connect(
+        own_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+    )
+    fake = FakeContentService(fake_client, Subjects(namespace))
+    await fake.start()
+    answer_item(fake, 1)
+    settings = gateway_settings(own_nats.url, namespace, nats_request_timeout_ms=300)
+    async with gateway_client(settings) as client:
+        await client.get(ITEM_PATH)
+        own_nats.stop_process_only()
+        await _wait_synced(client, False)
+        response = await client.get(ITEM_PATH)
+    await fake_client.close()
+
+    assert response.headers["x-cache"] == "STALE"
+
+
+async def test_after_a_nats_restart_nothing_cached_before_is_served_as_fresh(
+    own_nats: ManagedServer, namespace: str
+) -> None:
+    fake_client = await nats.connect(
+        own_nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+    )
+    fake = FakeContentService(fake_client, Subjects(namespace))
+    await fake.start()
+    answer_item(fake, 1)
+    settings = gateway_settings(own_nats.url, namespace)
+    async with gateway_client(settings) as client:
+        await client.get(ITEM_PATH)
+        own_nats.stop_process_only()
+        await _wait_synced(client, False)
+        # A change made while this replica was cut off, whose event it may never see live.
+        answer_item(fake, 2)
+        own_nats.restart()
+        await _wait_synced(client, True)
+        response = await _get_when_answered(client, ITEM_PATH)
+    await fake_client.close()
+
+    assert response.json()["data"]["version"] == 2
+
+
+async def _get_when_answered(client: GatewayTestClient, path: str) -> Any:
+    deadline = time.monotonic() + 15
+    while True:
+        response = await client.get(path)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(0.1)
