@@ -1,5 +1,10 @@
 """The chat through real processes (gateway, chat, content, health) over loopback HTTP,
-with the LLM provider played by the fake OpenAI-compatible server the test scripts."""
+with the LLM provider played by the fake OpenAI-compatible server the test scripts.
+
+Tests that leave the circuit breaker alone share one stack (``shared_stack``) and
+one fake provider, reset before each test; tests that drive the breaker, or run
+without a provider, start a stack of their own.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from portfolio_shared.testing.fake_llm import FakeReply
+from portfolio_shared.testing.fake_llm import FakeLlm, FakeReply
+from stack import Stack, StackOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from portfolio_shared.testing.fake_llm import FakeLlm
-    from stack import Stack
+    from portfolio_shared.testing.servers import ManagedServer
 
     MakeStack = Callable[..., Stack]
 
@@ -39,6 +44,40 @@ BREAKER_ENV = {
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=TIMEOUT_S) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def shared_fake() -> Iterator[FakeLlm]:
+    with FakeLlm() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def shared_stack(
+    nats_server: ManagedServer, tmp_path_factory: pytest.TempPathFactory, shared_fake: FakeLlm
+) -> Iterator[Stack]:
+    stack = Stack(
+        StackOptions(
+            nats_url=nats_server.url,
+            data_dir=tmp_path_factory.mktemp("chat-stack"),
+            llm_base_url=shared_fake.base_url,
+            env=GENEROUS_LIMITS,
+        )
+    )
+    try:
+        stack.start_all()
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.fixture
+def fake(shared_fake: FakeLlm) -> FakeLlm:
+    """The shared stack's provider, with no script, no records and the default reply."""
+    shared_fake.reset()
+    shared_fake.responder = None
+    shared_fake.default = FakeReply.reply_text("Hello from the fake model.")
+    return shared_fake
 
 
 def ask(http: httpx.Client, stack: Stack, message: str = "What have you built?") -> httpx.Response:
@@ -71,11 +110,9 @@ def open_the_circuit(http: httpx.Client, stack: Stack, fake_llm: FakeLlm) -> lis
     return [ask(http, stack).status_code for _ in range(5)]
 
 
-def test_chat_answers_with_json(
-    make_stack: MakeStack, fake_llm: FakeLlm, http: httpx.Client
-) -> None:
-    stack = make_stack(env=GENEROUS_LIMITS)
-    fake_llm.script(FakeReply.reply_text("Maya built Quiet Pager in Rust.", total_tokens=25))
+def test_chat_answers_with_json(shared_stack: Stack, fake: FakeLlm, http: httpx.Client) -> None:
+    stack = shared_stack
+    fake.script(FakeReply.reply_text("Maya built Quiet Pager in Rust.", total_tokens=25))
 
     response = ask(http, stack)
 
@@ -87,11 +124,11 @@ def test_chat_answers_with_json(
 
 
 def test_sse_first_token_arrives_before_the_provider_finishes(
-    make_stack: MakeStack, fake_llm: FakeLlm, http: httpx.Client
+    shared_stack: Stack, fake: FakeLlm, http: httpx.Client
 ) -> None:
-    stack = make_stack(env=GENEROUS_LIMITS)
+    stack = shared_stack
     gate = threading.Event()
-    fake_llm.script(FakeReply.reply_text("Streaming answers arrive early", gate=gate))
+    fake.script(FakeReply.reply_text("Streaming answers arrive early", gate=gate))
 
     with http.stream(
         "POST",
@@ -102,7 +139,7 @@ def test_sse_first_token_arrives_before_the_provider_finishes(
         lines = response.iter_lines()
         first_event = next(lines)
         first_data = next(lines)
-        completed_before_first_token = fake_llm.completed
+        completed_before_first_token = fake.completed
         gate.set()
         rest = list(lines)
 
@@ -115,10 +152,10 @@ def test_sse_first_token_arrives_before_the_provider_finishes(
 
 
 def test_sse_client_disconnect_stops_the_provider_call(
-    make_stack: MakeStack, fake_llm: FakeLlm, http: httpx.Client
+    shared_stack: Stack, fake: FakeLlm, http: httpx.Client
 ) -> None:
-    stack = make_stack(env=GENEROUS_LIMITS)
-    fake_llm.script(FakeReply.reply_text("This answer is never finished", gate=threading.Event()))
+    stack = shared_stack
+    fake.script(FakeReply.reply_text("This answer is never finished", gate=threading.Event()))
 
     with http.stream(
         "POST",
@@ -128,8 +165,8 @@ def test_sse_client_disconnect_stops_the_provider_call(
     ) as response:
         next(response.iter_lines())
 
-    fake_llm.wait_for_disconnects(1, timeout_s=POLL_DEADLINE_S)
-    assert fake_llm.completed == 0
+    fake.wait_for_disconnects(1, timeout_s=POLL_DEADLINE_S)
+    assert fake.completed == 0
 
 
 def test_five_failures_open_the_breaker_and_the_sixth_fails_fast(
@@ -200,10 +237,10 @@ def test_half_open_lets_only_the_bounded_trials_reach_the_provider(
 
 
 def test_provider_rejection_leaves_the_breaker_closed(
-    make_stack: MakeStack, fake_llm: FakeLlm, http: httpx.Client
+    shared_stack: Stack, fake: FakeLlm, http: httpx.Client
 ) -> None:
-    stack = make_stack(env=BREAKER_ENV)
-    fake_llm.script(*[FakeReply.error_status(400, "prompt too long")] * 6)
+    stack = shared_stack
+    fake.script(*[FakeReply.error_status(400, "prompt too long")] * 6)
 
     rejected = [ask(http, stack) for _ in range(6)]
     after = ask(http, stack)
@@ -211,18 +248,18 @@ def test_provider_rejection_leaves_the_breaker_closed(
     assert {response.status_code for response in rejected} == {400}
     assert rejected[0].json()["error"]["message"].endswith("prompt too long")
     assert after.status_code == 200
-    assert fake_llm.request_count == 7
+    assert fake.request_count == 7
     assert breaker_state(http, stack) == 0
 
 
 def test_content_edit_changes_the_next_answers_grounding(
-    make_stack: MakeStack, fake_llm: FakeLlm, http: httpx.Client
+    shared_stack: Stack, fake: FakeLlm, http: httpx.Client
 ) -> None:
-    stack = make_stack(env=GENEROUS_LIMITS)
+    stack = shared_stack
     admin = {"X-Admin-Key": stack.admin_key}
     ask(http, stack)
     item = http.get(stack.gateway_url + "/api/v1/content/project/quiet-pager").json()["data"]
-    assert "Quiet Pager" in fake_llm.requests[-1]["messages"][0]["content"]
+    assert "Quiet Pager" in fake.requests[-1]["messages"][0]["content"]
 
     updated = http.put(
         f"{stack.gateway_url}/api/v1/admin/content/{item['id']}",
@@ -232,7 +269,7 @@ def test_content_edit_changes_the_next_answers_grounding(
 
     def grounded_on_the_edit() -> bool:
         ask(http, stack, "And now?")
-        return "Hushed Beeper" in fake_llm.requests[-1]["messages"][0]["content"]
+        return "Hushed Beeper" in fake.requests[-1]["messages"][0]["content"]
 
     assert updated.status_code == 200
     assert wait_for(grounded_on_the_edit, "the edit to reach the system prompt")
@@ -250,11 +287,13 @@ def test_offline_mode_answers_from_content(make_stack: MakeStack, http: httpx.Cl
 
 
 def test_admin_lists_and_ends_sessions(
-    make_stack: MakeStack, fake_llm: FakeLlm, http: httpx.Client
+    shared_stack: Stack, fake: FakeLlm, http: httpx.Client
 ) -> None:
-    stack = make_stack(env=GENEROUS_LIMITS)
+    stack = shared_stack
     admin = {"X-Admin-Key": stack.admin_key}
-    session_id = ask(http, stack).json()["sessionId"]
+    session_id = http.post(
+        stack.gateway_url + CHAT_PATH, json={"message": "Hi", "visitorId": "visitor-admin"}
+    ).json()["sessionId"]
 
     listed = http.get(stack.gateway_url + "/api/v1/admin/chat/sessions", headers=admin)
     ended = http.delete(
@@ -262,19 +301,19 @@ def test_admin_lists_and_ends_sessions(
     )
     detail = http.get(f"{stack.gateway_url}/api/v1/admin/chat/sessions/{session_id}", headers=admin)
 
-    assert [session["id"] for session in listed.json()["data"]] == [session_id]
+    assert session_id in [session["id"] for session in listed.json()["data"]]
     assert ended.json() == {"success": True}
     assert detail.json()["data"]["status"] == "ended"
     assert len(detail.json()["data"]["messages"]) == 2
 
 
 def test_provider_key_never_reaches_the_logs(
-    make_stack: MakeStack, fake_llm: FakeLlm, http: httpx.Client
+    shared_stack: Stack, fake: FakeLlm, http: httpx.Client
 ) -> None:
-    stack = make_stack(env=GENEROUS_LIMITS)
-    fake_llm.script(FakeReply.error_status(500, "boom"))
+    stack = shared_stack
+    fake.script(FakeReply.error_status(500, "boom"))
     ask(http, stack)
     ask(http, stack)
 
-    assert fake_llm.headers[0]["authorization"] == f"Bearer {stack.llm_api_key}"
+    assert fake.headers[0]["authorization"] == f"Bearer {stack.llm_api_key}"
     assert stack.grep_logs(stack.llm_api_key) == []
