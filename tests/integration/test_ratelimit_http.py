@@ -5,6 +5,7 @@ Retry-After, X-Forwarded-For rules and a Redis outage, all over loopback HTTP.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections import Counter
@@ -105,11 +106,13 @@ async def test_memory_buckets_count_per_replica(make_stack: MakeStack) -> None:
 # The 429 and recovery
 
 
-async def test_rejection_carries_retry_after_and_headers(make_stack: MakeStack) -> None:
+async def test_rejection_headers_body_and_metrics(make_stack: MakeStack) -> None:
     stack = make_stack()
 
     allowed = await post_chat(stack.gateway_url)
     response = await first_rejection(stack.gateway_url)
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+        metrics = (await client.get(stack.gateway_url + "/api/metrics")).text
 
     assert allowed.headers["X-RateLimit-Remaining"] == "4"
     assert response.json()["error"]["code"] == "RATE_LIMIT_EXCEEDED"
@@ -120,6 +123,12 @@ async def test_rejection_carries_retry_after_and_headers(make_stack: MakeStack) 
     assert int(response.headers["X-RateLimit-Reset"]) >= 0
     assert response.headers["RateLimit-Policy"] == '"chat";q=5;w=16'
     assert response.headers["RateLimit"].startswith('"chat";r=0;t=')
+    # The exposition merger adds service and instance labels, in sorted order.
+    assert re.search(r'rate_limit_hits_total\{[^}]*policy="chat"[^}]*\} 1\.0', metrics)
+    assert re.search(
+        r'rate_limit_remaining\{[^}]*ip_hash="[0-9a-f]{16}"[^}]*policy="chat"[^}]*\} 0\.0', metrics
+    )
+    assert "127.0.0.1" not in metrics
 
 
 async def test_retry_after_retry_after_seconds_succeeds(make_stack: MakeStack) -> None:
