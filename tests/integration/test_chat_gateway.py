@@ -284,6 +284,7 @@ def test_offline_mode_answers_from_content(make_stack: MakeStack, http: httpx.Cl
     assert response.status_code == 200
     assert content.startswith("[Offline mode")
     assert "Quiet Pager" in content
+    assert stack.stop("chat") == 0
 
 
 def test_admin_lists_and_ends_sessions(

@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -476,12 +477,19 @@ async def _read_request(
     return method, path, headers, body
 
 
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
 async def _write_response(
     writer: asyncio.StreamWriter, status: int, body: str, *, content_type: str = "application/json"
 ) -> None:
     payload = body.encode()
     writer.write(
-        f"HTTP/1.1 {status} Fake\r\nContent-Type: {content_type}\r\n"
+        f"HTTP/1.1 {status} {_reason(status)}\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(payload)}\r\n\r\n".encode()
         + payload
     )
