@@ -56,6 +56,16 @@ test-deps:
 		if [ "$$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	fi
 
+# Chromium for the browser tests (tests/browser): Debian's chromium and
+# chromium-driver, driven by Playwright, which never downloads a browser here.
+.PHONY: browser-deps
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "chromium not found: installing the Debian packages chromium and chromium-driver"; \
+		apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 # Running and testing
 
 run: $(INSTALLED) ## Start NATS (unless NATS_URL is set) and the four services in the foreground
@@ -63,7 +73,7 @@ run: $(INSTALLED) ## Start NATS (unless NATS_URL is set) and the four services i
 
 # pytest exits with 5 when no test was collected (a PYTEST_ARGS filter that
 # matches nothing): that is reported, not treated as a failure.
-test: $(INSTALLED) test-deps ## Install what is missing, then run every test (PYTEST_ARGS adds options)
+test: $(INSTALLED) test-deps browser-deps ## Install what is missing, then run every test (PYTEST_ARGS adds options)
 	@status=0; $(UV) run --frozen --no-sync pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$status" = 5 ]; then echo "pytest collected no test"; status=0; fi; \
 	exit $$status

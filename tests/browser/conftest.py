@@ -1,5 +1,6 @@
 """Fixtures of the browser tests: Debian's chromium driven by Playwright, the
-reference page on other origins, and one running system per test module.
+reference page on other origins, and one running system that every browser
+test shares (started once, stopped at the end of the session).
 
 Each test gets a fresh browser context (no shared cookies, storage or cache);
 a failing test leaves a screenshot in ``test-artifacts/browser/``.
@@ -64,28 +65,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     return report
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def allowed_site() -> Iterator[StaticSite]:
     """The page on an origin listed in the stack's ``CORS_ORIGINS``."""
     with StaticSite() as site:
         yield site
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def other_site() -> Iterator[StaticSite]:
     """The page on an origin the stack does not allow."""
     with StaticSite() as site:
         yield site
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def provider() -> Iterator[FakeLlm]:
-    """The fake LLM provider of this module's stack."""
+    """The fake LLM provider of the browser tests' stack."""
     with FakeLlm() as fake:
         yield fake
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def page_stack(
     nats_server: ManagedServer,
     tmp_path_factory: pytest.TempPathFactory,
@@ -109,7 +110,7 @@ def page_stack(
         yield stack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def limited_gateway_url(page_stack: Stack) -> str:
     """A second gateway replica whose chat bucket holds one message (its own memory buckets)."""
     page_stack.start(
