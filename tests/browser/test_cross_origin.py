@@ -7,15 +7,13 @@ import threading
 from typing import TYPE_CHECKING
 
 from playwright.sync_api import expect
-
 from portfolio_shared.testing.fake_llm import FakeReply
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
+    from portfolio_shared.testing.fake_llm import FakeLlm
     from stack import Stack
     from static_site import StaticSite
-
-    from portfolio_shared.testing.fake_llm import FakeLlm
 
 
 def test_page_on_an_allowed_origin_renders_the_content(

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from static_site import WEB_ROOT
-
 from portfolio_gateway.webapp import CONTENT_SECURITY_POLICY, WebAppSettings, default_web_root
+from static_site import WEB_ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -74,5 +73,7 @@ def test_web_root_setting_names_the_folder(tmp_path: Path) -> None:
     assert default_web_root(WebAppSettings(web_root=tmp_path)) == tmp_path.resolve()
 
 
-def test_web_root_defaults_to_the_repository_web_folder() -> None:
+def test_web_root_defaults_to_the_repository_web_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEB_ROOT", raising=False)
+
     assert default_web_root(WebAppSettings()) == WEB_ROOT
