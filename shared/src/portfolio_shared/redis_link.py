@@ -5,12 +5,18 @@ when ``REDIS_URL`` is unset or after a failure. ``report_failure`` switches the
 link to fallback mode (logged once, counted) and starts a background probe that
 pings Redis until it answers, then switches back (logged once). So a Redis
 outage costs one failed operation per component, not one per request.
+
+``check`` (readiness) also notices an outage while nothing uses Redis: when
+the last ping is older than ``VERIFY_INTERVAL_S`` it pings Redis in the
+background, and a failed ping switches to the fallback as a failed operation
+does. So a readiness answer reflects Redis as of about a second ago.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import TYPE_CHECKING
 
 import redis.asyncio as redis_asyncio
@@ -39,6 +45,9 @@ REDIS_FALLBACKS = Counter(
 PROBE_INTERVAL_S = 1.0
 """Pause between pings while Redis is down, in seconds."""
 
+VERIFY_INTERVAL_S = 1.0
+"""Age of the last ping after which ``check`` starts a new one in the background, in seconds."""
+
 OPERATION_TIMEOUT_S = 0.25
 """Socket timeout of one Redis operation, so a hung Redis fails fast, in seconds."""
 
@@ -61,6 +70,8 @@ class RedisLink:
             )
         self._up = self.configured
         self._probe: asyncio.Task[None] | None = None
+        self._verifying: asyncio.Task[None] | None = None
+        self._verified_at = time.monotonic()
         REDIS_UP.labels(component).set(1 if self._up else 0)
 
     @property
@@ -106,8 +117,13 @@ class RedisLink:
             return
 
     def check(self) -> CheckResult:
-        """Readiness of this link: not critical, because memory takes over."""
+        """Readiness of this link: not critical, because memory takes over.
+
+        Starts a background ping when the last one is older than ``VERIFY_INTERVAL_S``.
+        """
         from portfolio_shared.contract.messages import CheckResult
+
+        self._verify_in_background()
 
         if not self.configured:
             return CheckResult(
@@ -119,7 +135,31 @@ class RedisLink:
             status="error", critical=False, fallback="memory", detail="redis unreachable"
         )
 
+    def _verify_in_background(self) -> None:
+        if not self._up or self._client is None or self._verifying is not None:
+            return
+        now = time.monotonic()
+        if now - self._verified_at < VERIFY_INTERVAL_S:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._verified_at = now
+        self._verifying = loop.create_task(self._verify())
+
+    async def _verify(self) -> None:
+        assert self._client is not None
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as error:
+            self.report_failure(error)
+        finally:
+            self._verifying = None
+
     async def close(self) -> None:
+        if self._verifying is not None:
+            self._verifying.cancel()
         if self._probe is not None:
             self._probe.cancel()
         if self._client is not None:
