@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
 CHAT_PATH = "/api/v1/chat"
 TIMEOUT_S = 30.0
-"""Longest one HTTP request may take, in seconds (generous for a busy machine)."""
+"""Maximum time of one HTTP request, in seconds (generous for a busy machine)."""
 
 POLL_DEADLINE_S = 20.0
-"""Longest wait for an asynchronous effect (an event, a timer), in seconds."""
+"""Maximum wait for an asynchronous effect (an event, a timer), in seconds."""
 
 GENEROUS_LIMITS = {"RATE_LIMIT_CAPACITY": "1000", "RATE_LIMIT_REFILL_RATE": "1000"}
 BREAKER_ENV = {

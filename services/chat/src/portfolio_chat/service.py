@@ -214,7 +214,7 @@ class ChatService:
                 deliver_policy=DeliverPolicy.NEW,
             )
         except Exception as error:
-            # Without events the grounding would never refresh, so say so loudly; a
+            # Without events the grounding would never refresh, so this is an error. A
             # reconnect retries the subscription.
             log.error(
                 "content events subscription failed", error=str(error) or type(error).__name__

@@ -58,7 +58,7 @@ class ChatSettings(CommonSettings):
     """Most earlier question-and-answer turns sent to the provider with a new message."""
 
     chat_max_tool_rounds: int = Field(default=5, ge=0, le=20)
-    """Most rounds of tool calls the model may ask for while answering one message."""
+    """Most rounds of tool calls the model may request for one message."""
 
     chat_expiry_sweep_s: float = Field(default=3600.0, gt=0)
     """Interval of the job that marks overdue active sessions ``expired``, in seconds."""
@@ -86,7 +86,7 @@ class ChatSettings(CommonSettings):
 
     @property
     def offline(self) -> bool:
-        """Whether no provider is configured, so answers come from content search."""
+        """Whether no provider is configured, so replies come from content search."""
         return self.llm_base_url is None
 
     @property

@@ -1,4 +1,4 @@
-"""Test support: a stand-in content service answering from a fixed portfolio, and a
+"""Test support: a stand-in content service serving a fixed portfolio, and a
 harness holding a running chat service and a NATS client to talk to it.
 
 Used by the chat service's own tests and by the gateway's chat route tests, where the
@@ -76,7 +76,7 @@ def sample_portfolio() -> dict[str, list[dict[str, Any]]]:
 
 @dataclass
 class ContentStandIn:
-    """A content service answering the public and search subjects from ``bundle``."""
+    """A content service serving the public and search subjects from ``bundle``."""
 
     bundle: dict[str, list[dict[str, Any]]] = field(default_factory=sample_portfolio)
     searches: list[dict[str, str]] = field(default_factory=list)

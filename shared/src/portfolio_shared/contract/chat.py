@@ -46,7 +46,7 @@ class ChatInput:
 
     @property
     def blank(self) -> bool:
-        """Whether nothing but whitespace is left, so a fixed reply answers it."""
+        """Whether nothing but whitespace is left, so a fixed reply is sent."""
         return not self.message.strip()
 
 

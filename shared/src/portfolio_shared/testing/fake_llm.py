@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible chat completions server whose answers a test scripts.
+"""A local OpenAI-compatible chat completions server whose replies a test scripts.
 
 ``FakeLlm`` listens on 127.0.0.1 on a free port in a thread of its own (its own
 event loop), so both synchronous tests driving subprocesses and asynchronous
@@ -6,7 +6,7 @@ tests can use it. Point a client at ``fake.base_url`` (it ends in ``/v1``, like
 ``https://api.openai.com/v1``); any ``POST …/chat/completions`` is answered.
 
 Each request takes the next scripted ``FakeReply`` (``fake.script(...)``), or
-asks ``fake.responder`` when one is set, or gets ``fake.default``. A reply is
+calls ``fake.responder`` when one is set, or gets ``fake.default``. A reply is
 plain text, tool calls, an HTTP error status, a hang, garbage, or a stream cut
 in the middle; text is streamed as Server-Sent Events chunks when the request
 says ``"stream": true``. A stream can wait on a ``threading.Event`` gate after
@@ -40,7 +40,7 @@ ReplyKind = Literal["text", "tool_calls", "status", "hang", "garbage", "cut"]
 
 @dataclass(frozen=True)
 class FakeToolCall:
-    """One function call the fake model asks for."""
+    """One function call the fake model requests."""
 
     name: str
     arguments: dict[str, Any] | str = field(default_factory=dict)
@@ -51,7 +51,7 @@ class FakeToolCall:
 
 @dataclass(frozen=True)
 class FakeReply:
-    """One scripted answer; build it with the class methods."""
+    """One scripted reply; build it with the class methods."""
 
     kind: ReplyKind
     text: str = ""
@@ -97,18 +97,18 @@ class FakeReply:
 
     @classmethod
     def error_status(cls, status: int, message: str | None = None) -> FakeReply:
-        """An HTTP error with an OpenAI-style ``{"error": {"message": ...}}`` body."""
+        """Return an HTTP error with an OpenAI-style ``{"error": {"message": ...}}`` body."""
         body = json.dumps({"error": {"message": message or f"fake error {status}"}})
         return cls("status", status=status, body=body)
 
     @classmethod
     def hang(cls) -> FakeReply:
-        """Accept the request and never answer (until the client goes away)."""
+        """Accept the request and never respond (until the client goes away)."""
         return cls("hang")
 
     @classmethod
     def garbage(cls) -> FakeReply:
-        """A 200 whose body is not JSON (or, streaming, not SSE)."""
+        """Return a 200 whose body is not JSON (or, streaming, not SSE)."""
         return cls("garbage", body="<html>definitely not json")
 
     @classmethod

@@ -6,8 +6,8 @@ Replaced: e-mail addresses other than the owner's public contact addresses
 
 Phone detection is a heuristic: a run of digit groups separated by single
 spaces, dots or hyphens (with an optional ``+`` and parenthesised area code)
-counts as a phone number when it holds at least ten digits, or seven in the
-``555-1234`` form. Dates (``2024-01-15``) and year ranges (``2019-2023``) hold
+counts as a phone number when it contains at least ten digits, or seven in the
+``555-1234`` form. Dates (``2024-01-15``) and year ranges (``2019-2023``) contain
 fewer digits and are kept.
 
 ``StreamRedactor`` applies the same rules to text arriving in pieces: it holds

@@ -1,4 +1,4 @@
-"""The stream endpoint: answer at once with an ack, then publish the turn as it is produced.
+"""The stream endpoint: reply at once with an ack, then publish the turn as it is produced.
 
 The request is validated and the visitor's message stored before the ack, so
 a bad request or an open circuit is a plain error reply. After the ack a task

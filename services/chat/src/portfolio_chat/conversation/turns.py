@@ -1,9 +1,9 @@
 """One chat turn: from a visitor's message to the stored, redacted assistant reply.
 
 ``prepare`` validates the request, finds or creates the session and stores
-the visitor's message; ``answer`` produces the reply (a fixed one for a blank
+the visitor's message. ``answer`` produces the reply: a fixed one for a blank
 message, content search in offline mode, else the model with up to
-``CHAT_MAX_TOOL_ROUNDS`` rounds of tool calls), redacts it, stores it and
+``CHAT_MAX_TOOL_ROUNDS`` rounds of tool calls. It then redacts, stores and
 returns the reply object of ``POST /api/v1/chat``. A provider failure leaves
 the session and the visitor's message stored.
 
@@ -64,7 +64,7 @@ REJECTED_BY_KEY_STATUSES = frozenset({401, 403})
 
 @dataclass
 class PreparedTurn:
-    """A validated message, stored in its session, waiting for an answer."""
+    """A validated message, stored in its session, waiting for its reply."""
 
     chat: ChatInput
     session: dict[str, Any]
@@ -106,10 +106,10 @@ class Conversation:
         self.clock = clock
 
     async def send(self, request: ServiceRequest) -> dict[str, Any]:
-        """Answer one request in full (the JSON reply)."""
+        """Return the full JSON reply to one request."""
         return await self.answer(await self.prepare(request))
 
-    # Before the answer
+    # Before the reply
 
     async def prepare(self, request: ServiceRequest) -> PreparedTurn:
         """Validate, resolve the session and store the visitor's message."""
@@ -176,7 +176,7 @@ class Conversation:
             await self.history.replace(session_id, rebuilt)
         return rebuilt
 
-    # The answer
+    # The reply
 
     async def answer(
         self, turn: PreparedTurn, on_token: Callable[[str], Awaitable[None]] | None = None
@@ -290,7 +290,7 @@ class Conversation:
                 turn.tool_results.append(result)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result.result})
                 log.info(
-                    "tool call answered",
+                    "tool call completed",
                     session_id=turn.session_id,
                     request_id=turn.request_id,
                     tool=call.name,

@@ -2,7 +2,7 @@
 
 The chat service never touches the content database: tools, the system prompt
 and offline answers all ask the content service's public and search endpoints.
-Replies are unwrapped here, once: the public endpoints answer with an
+Replies are unwrapped here, once: the public endpoints reply with an
 ``HttpReply`` meant for the gateway (status, headers, ``{"data": ...}`` body),
 and a list under an ``items`` or ``results`` key reads the same as a bare list.
 """

@@ -1,4 +1,4 @@
-"""Offline answers: with no provider configured, reply with the best-matching content.
+"""Offline replies: with no provider configured, reply with the best-matching content.
 
 The question is searched with the content service's full-text search; when
 that is unreachable, the published items of the grounding snapshot are
@@ -24,7 +24,7 @@ __all__ = ["OFFLINE_LABEL", "OfflineResponder"]
 log = get_logger("chat.offline")
 
 OFFLINE_LABEL = "[Offline mode: no language model is configured, so this answer quotes the portfolio content that best matches your question.]"
-"""First line of every offline answer."""
+"""First line of every offline reply."""
 
 MATCHES_SHOWN = 3
 EXCERPT_CHARS = 280
@@ -78,7 +78,7 @@ STOP_WORDS = frozenset(
 
 
 class OfflineResponder:
-    """Builds an answer from content search results."""
+    """Builds a reply from content search results."""
 
     def __init__(self, content: ContentClient) -> None:
         self.content = content

@@ -1,6 +1,6 @@
 """The system prompt, built from published content and rebuilt when content changes.
 
-``GroundingCache`` holds one snapshot of the published portfolio (fetched as
+``GroundingCache`` contains one snapshot of the published portfolio (fetched as
 the content service's bundle): the system prompt that embeds it, the owner's
 public contact addresses (which output redaction keeps) and the flat item list
 offline mode searches when the content service cannot. A ``ContentChanged``
@@ -36,7 +36,7 @@ short and friendly. Share no personal contact details other than the public \
 contact address in the content."""
 
 EMAIL_KEYS = ("email", "contactEmail", "contact_email")
-"""Keys of a ``contact`` item's data that hold the owner's public address."""
+"""Keys of a ``contact`` item's data that contain the owner's public address."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The tools the model may call to read the portfolio, and their execution.
 
-Each tool is answered by asking the content service (published content only).
+Each tool call becomes a request to the content service (published content only).
 A tool's result is JSON text ``{"success": true, "data": ...}`` or
 ``{"success": false, "error": "..."}``; items lose the bookkeeping keys
 (``id``, ``version``, ``sortOrder``, ``createdAt``, ``updatedAt``) that only

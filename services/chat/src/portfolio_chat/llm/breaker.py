@@ -9,7 +9,7 @@ trial opens it again.
 
 A caller takes a ``Permit`` with ``admit()`` (which raises ``CircuitOpenError``
 when the call may not run) and settles it once with ``success()``,
-``failure()`` or ``release()`` (an outcome that says nothing about the
+``failure()`` or ``release()`` (an outcome that carries no information about the
 provider's health, such as the provider rejecting one request). A permit taken
 before a state change settles without effect, so a slow call from a previous
 state cannot flip the current one.
@@ -115,7 +115,7 @@ class Permit:
         self._settle("failure")
 
     def release(self) -> None:
-        """Settle without an outcome: the call said nothing about the dependency's health."""
+        """Settle without an outcome: the call carried no information about the dependency's health."""
         self._settle("neutral")
 
     def _settle(self, outcome: str) -> None:

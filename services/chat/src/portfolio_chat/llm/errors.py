@@ -1,4 +1,4 @@
-"""Failures of one call to the LLM provider, as the chat service tells them apart.
+"""Failures of one call to the LLM provider, as the chat service distinguishes them.
 
 The split decides two things: whether the circuit breaker counts the outcome
 as a failure, and what the client is told.
@@ -25,7 +25,7 @@ class ProviderError(Exception):
 
 
 class ProviderUnavailableError(ProviderError):
-    """The provider timed out, was unreachable, answered 5xx or 429, or sent no usable reply.
+    """The provider timed out, was unreachable, returned 5xx or 429, or sent no usable reply.
 
     ``kind`` is one of ``timeout``, ``network``, ``http_5xx``, ``rate_limited``,
     ``bad_response`` (the ``kind`` label of ``llm_failures_total``).
@@ -38,9 +38,9 @@ class ProviderUnavailableError(ProviderError):
 class ProviderRejectedError(ProviderError):
     """The provider rejected this request (a 4xx other than 408 and 429).
 
-    ``status`` is the provider's status; a 400, 404, 413 or 422 is the request's
-    fault (say, a prompt over the context window) and becomes a 400 for the
-    client, while 401 and 403 mean the service's key is wrong and become a 502.
+    ``status`` is the provider's status. A 401 or 403 means the service's own key
+    is wrong, so the client gets a 502. Any other status blames the request (a
+    prompt over the context window, say), so the client gets a 400.
     """
 
     kind = "rejected"

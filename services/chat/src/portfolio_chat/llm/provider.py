@@ -9,7 +9,7 @@ exponential backoff (base delay doubled each time, plus up to 25 % jitter),
 except once a streamed token has reached the caller: a retry would repeat it.
 
 Transport failures are mapped here, once, to ``ProviderUnavailableError`` or
-``ProviderRejectedError``; nothing above this module sees an httpx exception.
+``ProviderRejectedError``; no caller of this module receives an httpx exception.
 """
 
 from __future__ import annotations
@@ -239,7 +239,7 @@ class LlmProvider:
                 if response.status_code != 200:
                     _raise_for_status(response.status_code, await response.aread())
                 if "text/event-stream" not in response.headers.get("content-type", ""):
-                    # Some servers ignore "stream": true and answer one JSON object.
+                    # Some servers ignore "stream": true and return one JSON object.
                     raise _no_response()
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):

@@ -3,7 +3,7 @@
 A chat request is checked against the chat contract first (400), then spends
 a ``chat`` rate-limit token (429), then goes to the chat service. With
 ``Accept: text/event-stream`` the reply is a stream: the gateway subscribes to
-a fresh inbox, asks the chat service to stream there, and relays each message
+a fresh inbox, requests a stream to it from the chat service, and relays each message
 as it arrives (see ``chat.sse``). Errors the chat service raises before it
 accepts the stream (validation, unknown session, open circuit) are plain
 JSON errors.
@@ -39,7 +39,7 @@ EVENT_STREAM = "text/event-stream"
 
 
 def wants_event_stream(request: Request[Any, Any, Any]) -> bool:
-    """Whether the client asked for Server-Sent Events in ``Accept``."""
+    """Return whether the client requested Server-Sent Events in ``Accept``."""
     accept = request.headers.get("accept", "")
     return any(part.split(";")[0].strip().lower() == EVENT_STREAM for part in accept.split(","))
 

@@ -1,7 +1,7 @@
 """Relaying a streamed chat turn from NATS to the client as Server-Sent Events.
 
-``start_stream`` subscribes to a fresh inbox and asks the chat service to
-stream there; the service's ack (or its error) comes back at once.
+``start_stream`` subscribes to a fresh inbox and requests a stream to it
+from the chat service; the service's ack (or its error) comes back at once.
 ``relay_stream`` then yields one SSE event per stream message as soon as it
 arrives: ``token`` (``{"text": ...}``), and finally ``done`` (the JSON reply)
 or ``error`` (an error body with ``requestId``). Nothing is buffered or
