@@ -210,10 +210,15 @@ async def test_redis_stopped_mid_run_causes_no_500(
     own_redis.stop_process_only()
 
     during = await post_chats([stack.gateway_url], 20)
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S) as client:
+        ready = await client.get(stack.gateway_url + "/api/health/ready")
 
     assert statuses(before) == {200: 3}
     assert max(response.status_code for response in during) < 500
     assert rejected(during) >= 15  # memory still limits, so the limiter never fails open
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["checks"]["ratelimit"] == "error (fallback: memory)"
 
 
 async def test_limiter_returns_to_redis_after_outage(
