@@ -8,12 +8,14 @@ without a provider, start a stack of their own.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import redis
 from portfolio_shared.testing.fake_llm import FakeLlm, FakeReply
 from stack import Stack, StackOptions
 
@@ -318,3 +320,22 @@ def test_provider_key_never_reaches_the_logs(
 
     assert fake.headers[0]["authorization"] == f"Bearer {stack.llm_api_key}"
     assert stack.grep_logs(stack.llm_api_key) == []
+
+
+def test_session_history_lives_under_the_runbook_key(
+    make_stack: MakeStack, fake_llm: FakeLlm, http: httpx.Client
+) -> None:
+    stack = make_stack(env=GENEROUS_LIMITS, redis=True)
+    session_id = ask(http, stack).json()["sessionId"]
+
+    assert stack.redis_url is not None
+    client = redis.Redis.from_url(stack.redis_url)
+    try:
+        key = f"{stack.options.redis_key_prefix}session:{session_id}"
+        history = [json.loads(item) for item in client.lrange(key, 0, -1)]
+        ttl = client.ttl(key)
+    finally:
+        client.close()
+
+    assert [message["role"] for message in history] == ["user", "assistant"]
+    assert ttl > 0

@@ -6,6 +6,10 @@ publishes ``ChatToken`` messages to the request's ``streamTo`` subject, then
 one ``ChatStreamDone`` (the JSON reply) or ``ChatStreamError``. A
 ``ChatStreamCancel`` naming that subject (the client went away), or a failed
 publish, cancels the task and with it the provider call.
+
+NOTE: a gateway that dies without sending the cancel leaves the turn running
+to its end (bounded by the provider timeouts), publishing to an inbox that
+nobody reads.
 """
 
 from __future__ import annotations
