@@ -24,7 +24,7 @@ MYPY_PATHS := shared/src $(wildcard services/*/src) shared/tests $(wildcard serv
 INTEGRATION_DIR := tests/integration
 
 .PHONY: help install run test test-deps lint format \
-	db-generate db-migrate db-migrate-prod backup restore import export \
+	db-generate db-migrate db-migrate-prod db-downgrade backup restore import export \
 	flush-cache admin-key config clean
 
 help: ## List the targets
@@ -43,27 +43,24 @@ $(INSTALLED): $(PROJECT_FILES) | $(UV)
 install: $(INSTALLED) ## Install every package of the workspace from uv.lock
 
 # Debian packages the tests use: promtool (package prometheus) checks the alert
-# rules. policy-rc.d keeps apt from starting the Prometheus daemon it installs.
+# rules, and the runbook's commands need redis-cli, jq and sqlite3. policy-rc.d
+# keeps apt from starting the daemons these packages ship.
+DEBIAN_TEST_COMMANDS := promtool:prometheus redis-cli:redis-tools jq:jq sqlite3:sqlite3
+
 test-deps:
-	@if ! command -v promtool >/dev/null; then \
-		echo "promtool not found: installing the Debian package prometheus"; \
+	@missing=""; \
+	for pair in $(DEBIAN_TEST_COMMANDS); do \
+		command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq; \
 		created_policy=0; \
 		if [ ! -e /usr/sbin/policy-rc.d ]; then \
 			printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1; \
 		fi; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 		if [ "$$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; \
-	fi
-
-# Chromium for the browser tests (tests/browser): Debian's chromium and
-# chromium-driver, driven by Playwright, which never downloads a browser here.
-.PHONY: browser-deps
-browser-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		echo "chromium not found: installing the Debian packages chromium and chromium-driver"; \
-		apt-get update -qq; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	fi
 
 # Running and testing
@@ -95,14 +92,19 @@ BACKUP_DIR ?= $(or $(DATA_DIR),data)/backups
 FILE ?= $(BACKUP_DIR)/portfolio-$(shell date -u +%Y%m%d-%H%M%S).sql
 DIR ?= content-export
 
-db-generate: $(INSTALLED) ## Generate a migration from schema changes (ARGS="-m 'message'")
-	$(OPS) db-generate $(ARGS)
+db-generate: $(INSTALLED) ## Generate a migration from schema changes: make db-generate MESSAGE="add a column"
+	@if [ -z "$(MESSAGE)" ]; then echo 'MESSAGE is missing: make db-generate MESSAGE="what changes"' >&2; exit 2; fi
+	$(OPS) db-generate -m "$(MESSAGE)" $(ARGS)
 
 db-migrate: $(INSTALLED) ## Apply migrations to the development database
 	$(OPS) migrate $(ARGS)
 
 db-migrate-prod: $(INSTALLED) ## Apply migrations to the production database (TURSO_DATABASE_URL)
 	$(OPS) migrate --prod $(ARGS)
+
+db-downgrade: $(INSTALLED) ## Revert migrations down to REVISION (or base)
+	@if [ -z "$(REVISION)" ]; then echo 'REVISION is missing: make db-downgrade REVISION=<revision>' >&2; exit 2; fi
+	$(OPS) downgrade "$(REVISION)" $(ARGS)
 
 backup: $(INSTALLED) ## Write an SQL dump of the database to FILE (default under DATA_DIR/backups)
 	@mkdir -p "$(dir $(FILE))"
