@@ -32,7 +32,7 @@ ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts" / "browse
 
 
 def chromium_path() -> str:
-    """The chromium binary, or an error that says how to install it."""
+    """Return the chromium binary, or raise an error naming the install command."""
     path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not Path(path).exists():
         raise FileNotFoundError(

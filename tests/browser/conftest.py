@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 CHAT_RATE_LIMIT_REFILL_RATE = "0.01"
 """Chat bucket refill of the rate-limited gateway replica: one message per 100 s, so
-once empty it stays empty for the rest of the module."""
+once empty it stays empty for the rest of the test session."""
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def page_stack(
 
 @pytest.fixture(scope="session")
 def limited_gateway_url(page_stack: Stack) -> str:
-    """A second gateway replica whose chat bucket holds one message (its own memory buckets)."""
+    """Start a second gateway replica whose chat bucket allows one message (in its own memory)."""
     page_stack.start(
         "gateway",
         replica=1,

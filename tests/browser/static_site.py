@@ -1,9 +1,9 @@
 """A copy of the reference page served from another loopback origin.
 
 ``StaticSite`` serves the repository's ``web/`` folder on a port of its own
-with a plain ``http.server`` in a thread, rewriting the ``data-api-base``
-attribute of ``index.html`` to ``api_base``: this is how a site hosted
-elsewhere embeds the page, and what the gateway's CORS is tested against.
+with a plain ``http.server`` in a thread. It rewrites the ``data-api-base``
+attribute of ``index.html`` to ``api_base``, as a site hosted elsewhere would
+embed the page, so the gateway's CORS is tested against a real second origin.
 The port is bound at construction, so the origin can go into the gateway's
 ``CORS_ORIGINS`` before the gateway (and so ``api_base``) exists.
 """

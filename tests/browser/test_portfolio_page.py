@@ -46,7 +46,7 @@ def rendered(browser: Browser, page_stack: Stack, script_errors: list[str]) -> I
     context.close()
 
 
-def test_sample_portfolio_has_the_sections_the_page_is_tested_with(
+def test_sample_bundle_has_the_core_types(
     bundle: dict[str, list[dict[str, Any]]],
 ) -> None:
     assert {"about", "project", "experience", "skill"} <= set(bundle)
@@ -63,9 +63,9 @@ def test_page_shows_a_section_for_each_content_type(
 def test_page_shows_every_published_item_title(
     rendered: Page, bundle: dict[str, list[dict[str, Any]]]
 ) -> None:
-    shown = rendered.locator("#sections h3").all_text_contents()
+    titles = rendered.locator("#sections h3").all_text_contents()
 
-    assert sorted(shown) == sorted(item_titles(bundle))
+    assert sorted(titles) == sorted(item_titles(bundle))
 
 
 def test_page_names_the_owner_from_the_about_item(

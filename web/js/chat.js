@@ -10,7 +10,7 @@ function seconds(count) {
   return count === 1 ? "1 second" : `${count} seconds`;
 }
 
-/** A sentence for a failed chat request, by error code. */
+/** Return the sentence shown for a failed chat request, chosen by error code. */
 export function describeChatError(error) {
   if (!(error instanceof ApiError)) {
     return "Something went wrong while sending your message. Please try again.";
@@ -89,13 +89,13 @@ export class ChatBox {
   addMessage(role, text) {
     const entry = document.createElement("li");
     entry.className = `chat__message chat__message--${role}`;
-    const who = document.createElement("p");
-    who.className = "chat__who";
-    who.textContent = role === "user" ? "You" : "Assistant";
+    const author = document.createElement("p");
+    author.className = "chat__who";
+    author.textContent = role === "user" ? "You" : "Assistant";
     const body = document.createElement("p");
     body.className = "chat__text";
     body.textContent = text;
-    entry.append(who, body);
+    entry.append(author, body);
     this.log.append(entry);
     entry.scrollIntoView({ block: "nearest" });
     return { entry, body };

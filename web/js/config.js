@@ -1,4 +1,4 @@
-// Where the page finds the API, and the visitor id it sends with chat messages.
+// Page configuration: the API base URL, and the ids sent with chat messages.
 //
 // The API base is the `data-api-base` attribute of <html>: empty means the page's
 // own origin (the gateway serves the page under /app/). A copy of the page on
@@ -9,7 +9,7 @@
 const VISITOR_KEY = "portfolio.visitorId";
 const SESSION_KEY = "portfolio.chatSessionId";
 
-/** The API base URL without a trailing slash, or "" for the page's own origin. */
+/** Return the API base URL without a trailing slash, or "" for the page's own origin. */
 export function apiBase(root = document.documentElement, location = window.location) {
   const raw = (root.dataset.apiBase || "").trim();
   if (raw === "") {
@@ -52,7 +52,7 @@ function writeStorage(storage, key, value) {
 
 let memoryVisitorId = null;
 
-/** A random id for this browser, kept in localStorage so sessions can continue. */
+/** Return this browser's random visitor id, kept in localStorage so sessions can continue. */
 export function visitorId() {
   const stored = readStorage(window.localStorage, VISITOR_KEY);
   if (stored) {
@@ -63,7 +63,7 @@ export function visitorId() {
   return memoryVisitorId;
 }
 
-/** The chat session this tab continues, or null before the first answer. */
+/** Return the chat session this tab continues, or null before the first answer. */
 export function chatSessionId() {
   return readStorage(window.sessionStorage, SESSION_KEY);
 }

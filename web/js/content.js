@@ -1,9 +1,9 @@
 // Renders the content bundle ({type: [item, ...]}) as page sections.
 //
-// Content types and item fields are free-form, so rendering is by field name:
-// a title, a line of facts (role, organisation, dates, place), a summary, a
-// Markdown body, links, lists shown as tags, and any other plain values as a
-// definition list. Everything is inserted as text; nothing from the API is
+// Content types and item fields are free-form, so rendering goes by field name.
+// An item shows a title, a line of facts (role, organisation, dates, place), a
+// summary, a Markdown body, links and lists, then any other plain values as a
+// definition list. Everything is inserted as text: nothing from the API is
 // parsed as HTML.
 
 import { externalLink, renderMarkdown, safeHref } from "./markdown.js";
@@ -72,10 +72,10 @@ const LINK_LABELS = {
 };
 const EMAIL_KEYS = ["email", "mail"];
 const UNLABELLED_LISTS = new Set(["items", "tags"]);
-const LONGEST_TAG = 40;
+const MAX_TAG_LENGTH = 40;
 const HIDDEN_KEYS = new Set(["order", "sortOrder", "featured", "draft", "published", "slug", "type", "image", "icon"]);
 
-/** "blog-post" → "Blog post"; "startDate" → "Start date". */
+/** Turn a key into words: "blog-post" → "Blog post", "startDate" → "Start date". */
 export function humanize(key) {
   const words = String(key)
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
@@ -93,7 +93,7 @@ export function sectionTitle(type) {
   return SECTION_TITLES[type] ?? SECTION_TITLES[singular(type)] ?? humanize(type);
 }
 
-/** Known types first in a conventional order, the rest in bundle order. */
+/** Sort known types first in a conventional order, the rest in bundle order. */
 export function orderTypes(types) {
   const rank = (type) => {
     const index = SECTION_ORDER.indexOf(singular(type));
@@ -147,13 +147,13 @@ function listLabel(value) {
 
 let listCount = 0;
 
-/** Short values as tags; sentences (achievements, highlights) as a bullet list. */
+/** Render short values as tags, and sentences (achievements, highlights) as a bullet list. */
 function renderList(key, values, itemTitle) {
   const labels = values.map(listLabel).filter((label) => label);
   if (labels.length === 0) {
     return null;
   }
-  const sentences = labels.some((label) => label.length > LONGEST_TAG);
+  const sentences = labels.some((label) => label.length > MAX_TAG_LENGTH);
   const wrapper = element("div", sentences ? "item__list" : "item__tags");
   const list = element("ul", sentences ? "" : "tags");
   for (const label of labels) {
@@ -228,9 +228,9 @@ function renderFacts(data, used) {
 }
 
 /**
- * One content item as an <article> with an <h3> heading. A heading that only
- * repeats the section's title ("Contact" in "Contact") is kept for the outline
- * but not shown.
+ * Render one content item as an <article> with an <h3> heading. A heading that
+ * only repeats the section's title ("Contact" in "Contact") is kept for the
+ * outline but hidden visually.
  */
 export function renderItem(item, sectionName = "") {
   const data = item.data && typeof item.data === "object" ? item.data : {};
@@ -333,7 +333,7 @@ export function renderBundle(bundle, container, nav) {
   return types;
 }
 
-/** The portfolio owner's name: `name` of the about or contact item, or the about item's title. */
+/** Return the owner's name: `name` of the about or contact item, else the about item's title. */
 export function ownerName(bundle) {
   for (const type of ["about", "contact"]) {
     const item = (bundle[type] ?? bundle[`${type}s`] ?? [])[0];

@@ -7,7 +7,7 @@
 
 const INLINE = /(\*\*([^*]+)\*\*|\*([^*]+)\*|_([^_]+)_|`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\))/g;
 
-/** The URL if it is http(s) or mailto, else null. */
+/** Return the absolute URL if it is http(s) or mailto, else null. */
 export function safeHref(raw, base = window.location.href) {
   try {
     const url = new URL(String(raw), base);

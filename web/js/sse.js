@@ -1,9 +1,9 @@
 // Server-Sent Events read from a fetch() response body.
 //
 // EventSource cannot send a POST body, so the chat reads the stream itself.
-// Parsing follows the HTML standard's event-stream rules: lines end in CRLF,
-// LF or CR; "field: value" lines build an event; a blank line dispatches it;
-// lines starting with ":" are comments (keep-alives).
+// Parsing follows the event-stream rules of the HTML standard. Lines end in
+// CRLF, LF or CR. "field: value" lines build an event, and a blank line
+// dispatches it. Lines starting with ":" are comments (keep-alives).
 
 /**
  * Yield `{event, data}` for every event in the stream, in order.
@@ -66,8 +66,8 @@ export async function* readServerSentEvents(body) {
     }
   } finally {
     if (!finished) {
-      // The reader stopped early (an error, or the caller broke out): close the
-      // stream so the server sees the disconnect and stops generating.
+      // The reader stopped early (an error, or the caller broke out). Cancelling
+      // closes the connection, so the gateway stops the answer.
       await reader.cancel().catch(() => {});
     }
     reader.releaseLock();

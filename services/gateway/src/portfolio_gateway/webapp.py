@@ -1,10 +1,10 @@
 """The reference web page (plain HTML, CSS and JavaScript), served under ``/app/``.
 
-The files live outside the Python package, in the folder ``WEB_ROOT`` names;
-unset, that is the repository's ``web/`` folder beside the workspace, and the
-container image sets it to where it copies the folder. The page calls the API
-on the same origin, so it needs no CORS; a copy served elsewhere sets its API
-base in the page instead (see ``web/js/config.js``).
+The files live outside the Python package, in the folder named by ``WEB_ROOT``.
+When it is unset, that is the repository's ``web/`` folder beside the workspace;
+the container image sets it to the folder it copies. The page calls the API on
+its own origin, so it needs no CORS. A copy served elsewhere sets its API base
+in the page instead (see ``web/js/config.js``).
 
 ``webapp_router`` is built at import from the environment; tests and other
 callers build their own with ``create_webapp_router``.
@@ -54,7 +54,7 @@ _logger = get_logger("gateway.webapp")
 
 
 class WebAppSettings(BaseSettings):
-    """Where the page's files are."""
+    """Location of the page's files."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
@@ -64,7 +64,7 @@ class WebAppSettings(BaseSettings):
 
 
 def default_web_root(settings: WebAppSettings | None = None) -> Path:
-    """``WEB_ROOT`` if set, else the first of the repository's ``web/`` and ``./web`` that exists."""
+    """Return ``WEB_ROOT`` if set, else the first of the repository's ``web/`` and ``./web`` that exists."""
     configured = (settings or WebAppSettings()).web_root
     if configured is not None:
         return configured.resolve()
@@ -78,7 +78,7 @@ def _redirect_to_index(request: Request[Any, Any, Any]) -> Response[bytes] | Non
     """Send ``/app`` and ``/app/`` to ``/app/index.html``.
 
     The page's assets are relative URLs, which resolve under ``/app/`` only when
-    the address ends in a slash; the gateway drops trailing slashes before
+    the address ends in a slash. The gateway drops trailing slashes before
     routing, so the folder URL always redirects to the file instead.
     """
     if request.scope["path"].rstrip("/") != WEBAPP_PATH:
@@ -98,11 +98,12 @@ async def _add_security_policy(response: Response[Any]) -> Response[Any]:
 
 
 def create_webapp_router(web_root: Path) -> Router:
-    """A router serving the files of ``web_root`` under ``/app/``, revalidated on
-    every load (``Cache-Control: no-cache`` with an ETag); anything that is not a
-    file inside ``web_root`` is a 404."""
+    """Build a router serving the files of ``web_root`` under ``/app/``.
+
+    Browsers revalidate them on every load (``Cache-Control: no-cache`` with an
+    ETag). Anything that is not a file inside ``web_root`` is a 404."""
     if not (web_root / INDEX_FILE).is_file():
-        _logger.warning("web page not found; /app/ will answer 404", web_root=str(web_root))
+        _logger.warning("web page index not found, so /app/ returns 404", web_root=str(web_root))
     return create_static_files_router(
         path=WEBAPP_PATH,
         directories=[web_root],
