@@ -75,6 +75,13 @@ class Child:
         """Resident memory of this process and every descendant, in MiB."""
         return process_tree_rss_mb(self.pid)
 
+    def largest_rss_mb(self) -> float:
+        """Resident memory of the largest single process of this tree, in MiB."""
+        return max((_rss_mb(member) for member in _descendants(self.pid)), default=0.0)
+
+    def process_count(self) -> int:
+        return len(_descendants(self.pid))
+
     def cpu_s(self) -> float:
         """CPU time (user + system) used so far by this process and every descendant, in seconds."""
         return process_tree_cpu_s(self.pid)
@@ -87,19 +94,39 @@ class Child:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        """SIGTERM the process group, then SIGKILL it after ``STOP_DEADLINE_S``."""
-        if self.process is None or self.process.poll() is not None:
+        """SIGTERM the process group, then SIGKILL it after ``STOP_DEADLINE_S``.
+
+        The group is signalled even when its leader has already exited, because
+        a wrapper (py-spy) can exit first and leave the program it ran behind.
+        """
+        if self.process is None:
             return
+        group = self.process.pid
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_DEADLINE_S
+        while _group_alive(group) and time.monotonic() < deadline:
+            if self.process.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(timeout=0.1)
+            else:
+                time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        if self.process.poll() is None:
             self.process.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of the group is alive (zombies of other parents count as gone)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        # Fields after the name: state, ppid, pgrp.
+        if fields is not None and int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -150,14 +177,15 @@ def _children_of() -> dict[int, list[int]]:
 
 def process_tree_rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and all its descendants, in MiB (0 when it is gone)."""
-    total_kb = 0
-    for member in _descendants(pid):
-        try:
-            statm = Path(f"/proc/{member}/statm").read_text().split()
-        except OSError:
-            continue
-        total_kb += int(statm[1]) * _PAGE_KB
-    return total_kb / 1024
+    return sum(_rss_mb(member) for member in _descendants(pid))
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        statm = Path(f"/proc/{pid}/statm").read_text().split()
+    except OSError:
+        return 0.0
+    return int(statm[1]) * _PAGE_KB / 1024
 
 
 def wait_http(url: str, *, timeout_s: float, child: Child | None = None) -> None:

@@ -91,6 +91,9 @@ def py_spy_wrapper(output: Path) -> list[str]:
 NO_PYTHON_FRAME = "(no Python frame: native code, e.g. granian's Rust, or idle)"
 """Name given to samples whose stack holds no Python frame."""
 
+IMPORTING = "_find_and_load"
+"""Frame on the stack of every sample taken while a module is imported (start-up)."""
+
 PLUMBING = (
     "<frozen ",
     "runpy",
@@ -122,9 +125,14 @@ def summarise_raw(text: str) -> tuple[int, list[tuple[str, float]], list[tuple[s
 
     With ``--subprocesses`` the stacks of a granian server hold the supervisor
     and each worker; the busiest process (most samples in Python code) is the
-    worker serving the load, and only its samples are counted.
+    worker serving the load, and only its samples are counted. Samples taken
+    while a module was being imported (start-up, not requests) are left out.
     """
-    parsed = [entry for entry in map(_split, text.splitlines()) if entry is not None]
+    parsed = [
+        entry
+        for entry in map(_split, text.splitlines())
+        if entry is not None and not any(IMPORTING in frame for frame in entry[1])
+    ]
     busy: Counter[str] = Counter()
     for process, frames, count in parsed:
         if frames:

@@ -119,6 +119,12 @@ def render_markdown(results: RunResults) -> str:
         ],
     )
     notes = [f"- {p.title}: {p.note}" for p in results.paths if p.note]
+    notes += [
+        f"- {p.title}, CPU µs per request by process: "
+        + ", ".join(f"{name} {value:,.0f}" for name, value in p.cpu_detail.items())
+        for p in results.paths
+        if len(p.cpu_detail) > 1
+    ]
     if notes:
         lines += [*notes, ""]
 
@@ -199,7 +205,17 @@ def render_markdown(results: RunResults) -> str:
             "",
         ]
         lines += _table(
-            ["endpoint", "items", "replicas", "bytes", "req/s", "p50 ms", "p99 ms", "errors"],
+            [
+                "endpoint",
+                "items",
+                "replicas",
+                "bytes",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "CPU µs/req",
+            ],
             [
                 [
                     f"`{g.endpoint}`",
@@ -210,6 +226,7 @@ def render_markdown(results: RunResults) -> str:
                     _num(g.load.p50_ms, 2),
                     _num(g.load.p99_ms, 2),
                     str(g.load.errors),
+                    _num(g.cpu_us, 0),
                 ]
                 for g in results.growth
             ],
@@ -224,8 +241,17 @@ def render_markdown(results: RunResults) -> str:
             "",
         ]
         lines += _table(
-            ["process", "idle MiB", "after load MiB"],
-            [[m.process, _num(m.idle_mb), _num(m.after_mb)] for m in results.memory],
+            ["process", "processes", "idle MiB", "after load MiB", "largest process MiB"],
+            [
+                [
+                    m.process,
+                    str(m.processes),
+                    _num(m.idle_mb),
+                    _num(m.after_mb),
+                    _num(m.largest_process_mb),
+                ]
+                for m in results.memory
+            ],
         )
 
     if results.profiles:

@@ -53,6 +53,9 @@ class PathResult:
     cpu_us: float | None = None
     """CPU time (user + system) of the serving process tree per request, in microseconds."""
 
+    cpu_detail: dict[str, float] = field(default_factory=dict)
+    """CPU µs per request of every process charged, the serving one included."""
+
     cpu_ratio: float | None = None
     """Baseline's CPU per request over this path's: the throughput ratio to expect when
     each has a core of its own, whatever else the machine is running."""
@@ -117,6 +120,8 @@ class GrowthRow:
     replicas: int
     response_bytes: int
     load: LoadResult
+    cpu_us: float | None = None
+    """CPU µs per request of the gateway replicas together."""
 
 
 @dataclass
@@ -126,6 +131,10 @@ class MemoryRow:
     process: str
     idle_mb: float
     after_mb: float | None = None
+    largest_process_mb: float | None = None
+    """After the load, the largest single process of the tree (a granian worker, say)."""
+
+    processes: int = 1
 
 
 @dataclass

@@ -162,12 +162,13 @@ class Run:
                 request=f"GET {item_path}",
                 spec=LoadSpec(uncached.url + item_path),
                 server=uncached.child,
+                also_charged=(system.services["content-0"],),
                 response_bytes=len(item.content),
                 baseline="baseline2",
                 note=(
                     "a gateway replica with `CACHE_TTL_S=0.001`, so every read expires at once "
                     f"(`X-Cache` on a repeated read: `{cache_header}`); its CPU column is the "
-                    "gateway's alone, the content service's share is not in it"
+                    "gateway's alone, the content service's is listed below"
                 ),
             ),
         ]
@@ -214,6 +215,12 @@ class Run:
                     request=f"POST {hot_paths.CHAT_PATH}",
                     spec=LoadSpec(gateway.url + hot_paths.CHAT_PATH, method="POST", bodies=bodies),
                     server=gateway.child,
+                    also_charged=tuple(
+                        child
+                        for child in (self.system.services.get("chat-0"), self.system.fake_llm)
+                        if child is not None
+                    ),
+                    timeout_s=10.0,
                     response_bytes=len(probe.content),
                     baseline="baseline2",
                     note=(
@@ -235,7 +242,7 @@ class Run:
             handle = system.start_gateway(replica=7, env=env)
             try:
                 spec = LoadSpec(handle.url + hot_paths.BUNDLE_PATH)
-                load, cpu_us = hot_paths.measure_once(spec, config, handle.child)
+                measured = hot_paths.measure_once(spec, config, handle.child)
             finally:
                 system.stop_child(handle.child)
                 system.gateways.remove(handle)
@@ -245,8 +252,8 @@ class Run:
                         key=f"variant:{label}",
                         title=f"Cached bundle, {label}",
                         request=f"GET {hot_paths.BUNDLE_PATH}",
-                        load=load,
-                        cpu_us=cpu_us,
+                        load=measured.load,
+                        cpu_us=measured.cpu_us,
                         baseline="baseline1",
                     )
                 )
@@ -288,6 +295,8 @@ class Run:
                     process=child.name,
                     idle_mb=self.idle_rss.get(child.name, 0.0),
                     after_mb=round(child.rss_mb(), 1),
+                    largest_process_mb=round(child.largest_rss_mb(), 1),
+                    processes=child.process_count(),
                 )
             )
 
@@ -301,18 +310,23 @@ class Run:
         system.start_gateway(replica=0)
         system.start_gateway(replica=1)
         system.wait_ready(system.gateways[0].url)
-        urls = [handle.url for handle in system.gateways]
+        idle = {child.name: round(child.rss_mb(), 1) for child in self._measured_children()}
+        gateways = list(system.gateways)
         existing = 0
-        with GatewayClient(urls[0], system.admin_key) as client:
+        with GatewayClient(gateways[0].url, system.admin_key) as client:
             for size in config.growth_sizes:
                 existing = growth.grow_to(client, size, existing)
-                self.results.growth.extend(growth.measure_growth_step(client, urls, size, config))
+                self.results.growth.extend(
+                    growth.measure_growth_step(client, gateways, size, config)
+                )
         for child in self._measured_children():
             self.results.memory.append(
                 MemoryRow(
                     process=f"{child.name} (after growth, {existing} items)",
-                    idle_mb=0.0,
+                    idle_mb=idle.get(child.name, 0.0),
                     after_mb=round(child.rss_mb(), 1),
+                    largest_process_mb=round(child.largest_rss_mb(), 1),
+                    processes=child.process_count(),
                 )
             )
 

@@ -86,6 +86,7 @@ class BenchSystem:
     children: list[Child] = field(default_factory=list)
     gateways: list[GatewayHandle] = field(default_factory=list)
     services: dict[str, Child] = field(default_factory=dict)
+    fake_llm: Child | None = None
     baselines: dict[str, Child] = field(default_factory=dict)
     """Baseline apps by name (``bare``, ``nats``)."""
 
@@ -189,6 +190,7 @@ class BenchSystem:
                 raise RuntimeError(f"the fake provider did not start:\n{child.log_tail()}")
             time.sleep(0.05)
         self.llm_base_url = port_file.read_text().strip()
+        self.fake_llm = child
         return self.llm_base_url
 
     def start_service(

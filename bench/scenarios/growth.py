@@ -18,6 +18,7 @@ from bench.results import GrowthRow
 if TYPE_CHECKING:
     from bench.admin import GatewayClient
     from bench.config import BenchConfig
+    from bench.system import GatewayHandle
 
 __all__ = ["ENDPOINTS", "combine", "grow_to", "measure_growth_step"]
 
@@ -81,17 +82,20 @@ def _run_on(urls: list[str], endpoint: str, config: BenchConfig, duration_s: flo
 
 
 def measure_growth_step(
-    client: GatewayClient, gateway_urls: list[str], items: int, config: BenchConfig
+    client: GatewayClient, gateways: list[GatewayHandle], items: int, config: BenchConfig
 ) -> list[GrowthRow]:
     """Measure every endpoint at this size on one replica, then on all of them."""
     rows = []
     for endpoint in ENDPOINTS:
         response_bytes = len(client.get(endpoint).content)
-        for replicas in sorted({1, len(gateway_urls)}):
-            urls = gateway_urls[:replicas]
+        for replicas in sorted({1, len(gateways)}):
+            used = gateways[:replicas]
+            urls = [handle.url for handle in used]
             if config.warmup_s > 0:
                 _run_on(urls, endpoint, config, config.warmup_s)
+            cpu_before = sum(handle.child.cpu_s() for handle in used)
             load = _run_on(urls, endpoint, config, config.growth_duration_s)
+            cpu_s = sum(handle.child.cpu_s() for handle in used) - cpu_before
             rows.append(
                 GrowthRow(
                     endpoint=endpoint,
@@ -99,6 +103,7 @@ def measure_growth_step(
                     replicas=replicas,
                     response_bytes=response_bytes,
                     load=load,
+                    cpu_us=round(cpu_s * 1e6 / load.requests, 1) if load.requests else None,
                 )
             )
     return rows

@@ -25,6 +25,7 @@ __all__ = [
     "BUNDLE_PATH",
     "CHAT_PATH",
     "Case",
+    "Measured",
     "chat_bodies",
     "measure_cases",
     "measure_once",
@@ -48,45 +49,83 @@ class Case:
     server: Child | None
     """The process tree whose CPU time is charged to the requests."""
 
+    also_charged: tuple[Child, ...] = ()
+    """Further processes the requests pass through (services, provider), reported apart."""
+
     response_bytes: int = 0
     baseline: str | None = None
+    timeout_s: float = 2.0
+    """A response slower than this counts as an error (wrk's ``--timeout``)."""
+
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One measured run: its load numbers and the CPU µs per request of each charged process."""
+
+    load: LoadResult
+    cpu_us: float | None
+    cpu_detail: dict[str, float]
+
+
 def measure_once(
-    spec: LoadSpec, config: BenchConfig, server: Child | None, *, warm_up: bool = True
-) -> tuple[LoadResult, float | None]:
-    """Run an optional warm-up, then one measured run; return it and the CPU µs per request."""
+    spec: LoadSpec,
+    config: BenchConfig,
+    server: Child | None,
+    *,
+    also_charged: tuple[Child, ...] = (),
+    warm_up: bool = True,
+    timeout_s: float = 2.0,
+) -> Measured:
+    """Run an optional warm-up, then one measured run, and charge CPU time to its requests."""
     if warm_up and config.warmup_s > 0:
-        run_load(spec, duration_s=config.warmup_s, connections=config.connections)
-    cpu_before = server.cpu_s() if server is not None else 0.0
-    load = run_load(spec, duration_s=config.duration_s, connections=config.connections)
-    if server is None or load.requests == 0:
-        return load, None
-    cpu_us = (server.cpu_s() - cpu_before) * 1e6 / load.requests
-    return load, round(cpu_us, 1)
+        run_load(
+            spec, duration_s=config.warmup_s, connections=config.connections, timeout_s=timeout_s
+        )
+    charged = [child for child in (server, *also_charged) if child is not None]
+    before = {child.name: child.cpu_s() for child in charged}
+    load = run_load(
+        spec, duration_s=config.duration_s, connections=config.connections, timeout_s=timeout_s
+    )
+    if load.requests == 0:
+        return Measured(load, None, {})
+    detail = {
+        child.name: round((child.cpu_s() - before[child.name]) * 1e6 / load.requests, 1)
+        for child in charged
+    }
+    cpu_us = detail.get(server.name) if server is not None else None
+    return Measured(load, cpu_us, detail)
 
 
 def measure_cases(results: RunResults, config: BenchConfig, cases: list[Case]) -> None:
     """Measure every case ``config.rounds`` times in turn and record each one's best round."""
-    best: dict[str, tuple[LoadResult, float | None]] = {}
+    best: dict[str, Measured] = {}
     for round_number in range(config.rounds):
         for case in cases:
-            load, cpu_us = measure_once(case.spec, config, case.server, warm_up=round_number == 0)
+            measured = measure_once(
+                case.spec,
+                config,
+                case.server,
+                also_charged=case.also_charged,
+                warm_up=round_number == 0,
+                timeout_s=case.timeout_s,
+            )
             kept = best.get(case.key)
-            if kept is None or load.rps > kept[0].rps:
-                best[case.key] = (load, cpu_us)
+            if kept is None or measured.load.rps > kept.load.rps:
+                best[case.key] = measured
     for case in cases:
-        load, cpu_us = best[case.key]
+        measured = best[case.key]
         results.add_path(
             PathResult(
                 key=case.key,
                 title=case.title,
                 request=case.request,
-                load=load,
+                load=measured.load,
                 response_bytes=case.response_bytes,
                 baseline=case.baseline,
-                cpu_us=cpu_us,
+                cpu_us=measured.cpu_us,
+                cpu_detail=measured.cpu_detail,
                 note=case.note,
             )
         )
