@@ -50,7 +50,9 @@ _encoder = msgspec.json.Encoder()
 _PUBLIC_RESPONSES = {
     **error_responses(404, 429),
     200: ResponseSpec(
-        data_container=DataEnvelope, description="The content, with ETag and Cache-Control"
+        data_container=DataEnvelope,
+        description="The content, with ETag and Cache-Control",
+        generate_examples=False,
     ),
     304: ResponseSpec(data_container=None, description="Not modified (If-None-Match matched)"),
 }

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
+from portfolio_shared.errors import ErrorCode  # noqa: TC002 - msgspec reads the annotation at runtime
 
 __all__ = ["DataEnvelope", "ErrorBody", "ErrorDetail", "error_responses"]
 
@@ -13,14 +14,14 @@ __all__ = ["DataEnvelope", "ErrorBody", "ErrorDetail", "error_responses"]
 class ErrorDetail(msgspec.Struct, kw_only=True, omit_defaults=True):
     """What went wrong, in a form a client can act on."""
 
-    code: str
+    code: ErrorCode
     """Machine-readable code, e.g. ``NOT_FOUND`` or ``VALIDATION_ERROR``."""
 
     message: str
     requestId: str
     """Equal to the response's ``X-Request-Id``."""
 
-    fields: dict[str, list[str]] | None = None
+    fields: dict[str, list[str]] | msgspec.UnsetType = msgspec.UNSET
     """Per-field messages of a ``VALIDATION_ERROR``; the key is a dotted path or ``_root``."""
 
     retryAfter: int | None = None
@@ -61,7 +62,9 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """``responses=`` for a route handler: the common error statuses plus ``statuses``."""
     return {
         status: ResponseSpec(
-            data_container=ErrorBody, description=_DESCRIPTIONS.get(status, "Error")
+            data_container=ErrorBody,
+            description=_DESCRIPTIONS.get(status, "Error"),
+            generate_examples=False,
         )
         for status in sorted({*COMMON_ERROR_STATUSES, *statuses})
     }
