@@ -17,7 +17,7 @@ from portfolio_shared.contract.streaming import (
     decode_stream_message,
 )
 from portfolio_shared.errors import LlmError, ValidationFailedError
-from portfolio_shared.testing.fake_llm import FakeReply
+from portfolio_shared.testing.fake_llm import FakeReply, FakeToolCall
 
 if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
@@ -125,3 +125,27 @@ async def test_blank_message_streams_the_fixed_reply(chat: ChatHarness, fake_llm
     assert isinstance(done, ChatStreamDone)
     assert token.text == done.reply["message"]["content"]
     assert fake_llm.request_count == 0
+
+
+async def test_streamed_turn_runs_tool_rounds(chat: ChatHarness, fake_llm: FakeLlm) -> None:
+    fake_llm.script(
+        FakeReply.call_tools(FakeToolCall("list_types")),
+        FakeReply.reply_text("Three types"),
+    )
+    inbox = chat.client.new_inbox()
+    subscription = await chat.client.subscribe(inbox)
+    await chat.ask(
+        chat.subjects.chat_stream,
+        ServiceRequest(
+            body={"message": "Types?", "visitorId": "v1"},
+            query={"includeToolCalls": "true"},
+            stream_to=inbox,
+        ),
+    )
+
+    messages = [await next_message(subscription) for _ in range(3)]
+
+    done = messages[-1]
+    assert isinstance(done, ChatStreamDone)
+    assert [call["name"] for call in done.reply["toolCalls"]] == ["list_types"]
+    assert done.reply["message"]["content"] == "Three types"

@@ -252,3 +252,20 @@ async def test_offline_mode_answers_from_content_search(start_chat) -> None:  # 
     assert reply["message"]["content"].startswith("[Offline mode")
     assert "Rusty Compiler" in reply["message"]["content"]
     assert reply["offline"] is True
+
+
+async def test_provider_refusing_the_key_is_llm_error(chat: ChatHarness, fake_llm: FakeLlm) -> None:
+    fake_llm.script(FakeReply.error_status(401, "invalid api key"))
+
+    with pytest.raises(LlmError, match="invalid api key"):
+        await chat.send({"message": "hi", "visitorId": "v1"})
+
+
+async def test_offline_mode_scores_locally_without_content_search(start_chat) -> None:  # type: ignore[no-untyped-def]
+    harness = await start_chat()
+    await harness.send({"message": "warm up", "visitorId": "v1"})
+    harness.content.search_fails = True
+
+    reply = await harness.send({"message": "Garden planning in Python?", "visitorId": "v1"})
+
+    assert "Garden Planner" in reply["message"]["content"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from portfolio_shared.contract import ServiceRequest, Subjects
-from portfolio_shared.errors import NotFoundError
+from portfolio_shared.errors import NotFoundError, ServiceUnavailableError
 from portfolio_shared.nats_client import NatsClient, request
 from portfolio_shared.runtime import ServiceRuntime
 from portfolio_shared.settings import CommonSettings
@@ -80,6 +80,8 @@ class ContentStandIn:
 
     bundle: dict[str, list[dict[str, Any]]] = field(default_factory=sample_portfolio)
     searches: list[dict[str, str]] = field(default_factory=list)
+    search_fails: bool = False
+    """When set, search requests fail as if the search endpoint were unavailable."""
 
     def items(self) -> list[dict[str, Any]]:
         return [item for items in self.bundle.values() for item in items]
@@ -101,6 +103,8 @@ class ContentStandIn:
 
     async def search(self, request: ServiceRequest) -> Any:
         self.searches.append(dict(request.query))
+        if self.search_fails:
+            raise ServiceUnavailableError("The content service is unavailable")
         words = request.query.get("q", "").lower().split()
         return [
             item
