@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
     from portfolio_shared.testing.servers import ManagedServer
 
+CHAT_RATE_LIMIT_CAPACITY = 100
+"""Chat bucket of the main gateway: more messages than all browser tests send."""
+
 CHAT_RATE_LIMIT_REFILL_RATE = "0.01"
 """Chat bucket refill of the rate-limited gateway replica: one message per 100 s, so
 once empty it stays empty for the rest of the test session."""
@@ -94,14 +97,19 @@ def page_stack(
     allowed_site: StaticSite,
     other_site: StaticSite,
 ) -> Iterator[Stack]:
-    """Content, chat, health and a gateway with sample content, the fake provider,
-    ``allowed_site`` in ``CORS_ORIGINS``, and provider calls that fail at once
-    (no retries) so an LLM error reaches the page without waiting."""
+    """Start content, chat, health and a gateway with sample content and the fake provider.
+
+    ``allowed_site`` is in ``CORS_ORIGINS``. Provider calls fail at once (no
+    retries), so an LLM error reaches the page without waiting."""
     options = StackOptions(
         nats_url=nats_server.url,
         data_dir=tmp_path_factory.mktemp("browser-stack"),
         llm_base_url=provider.base_url,
-        env={"CORS_ORIGINS": allowed_site.origin, "LLM_MAX_RETRIES": "0"},
+        env={
+            "CORS_ORIGINS": allowed_site.origin,
+            "LLM_MAX_RETRIES": "0",
+            "RATE_LIMIT_CAPACITY": str(CHAT_RATE_LIMIT_CAPACITY),
+        },
     )
     with Stack(options) as stack:
         stack.start_all()

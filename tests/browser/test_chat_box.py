@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from browser_setup import new_context
@@ -75,6 +75,64 @@ def test_answer_is_marked_busy_only_while_it_streams(
     gate.set()
 
     expect(answer).not_to_have_attribute("aria-busy", "true")
+
+
+def test_stop_button_cancels_the_provider_call(
+    page: Page, page_stack: Stack, fresh_provider: FakeLlm
+) -> None:
+    gate = threading.Event()
+    fresh_provider.script(FakeReply.reply_text("This answer never finishes.", gate=gate))
+    open_chat(page, page_stack.gateway_url)
+    ask(page, "Tell me everything.")
+    expect(last_answer(page)).to_have_text("This")
+
+    page.get_by_role("button", name="Stop").click()
+    try:
+        fresh_provider.wait_for_disconnects(1)
+    finally:
+        gate.set()
+
+    assert fresh_provider.disconnects == 1
+
+
+def test_stopped_answer_keeps_its_streamed_text(
+    page: Page, page_stack: Stack, fresh_provider: FakeLlm
+) -> None:
+    gate = threading.Event()
+    fresh_provider.script(FakeReply.reply_text("Partial answer here.", gate=gate))
+    open_chat(page, page_stack.gateway_url)
+    ask(page, "Start answering.")
+    expect(last_answer(page)).to_have_text("Partial")
+
+    try:
+        page.get_by_role("button", name="Stop").click()
+        expect(last_answer(page)).to_have_text("Partial …")
+    finally:
+        gate.set()
+
+
+def test_second_question_sends_the_session_of_the_first(
+    page: Page, page_stack: Stack, fresh_provider: FakeLlm
+) -> None:
+    fresh_provider.script(FakeReply.reply_text("First."), FakeReply.reply_text("Second."))
+    chat_bodies: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda request: (
+            chat_bodies.append(request.post_data_json)
+            if request.method == "POST" and request.url.endswith("/api/v1/chat")
+            else None
+        ),
+    )
+    open_chat(page, page_stack.gateway_url)
+
+    ask(page, "Remember the word heron.")
+    expect(last_answer(page)).to_have_text("First.")
+    ask(page, "Which word was it?")
+    expect(last_answer(page)).to_have_text("Second.")
+
+    assert [("sessionId" in body) for body in chat_bodies] == [False, True]
+    assert chat_bodies[0]["visitorId"] == chat_bodies[1]["visitorId"]
 
 
 def ask_until_rate_limited(page: Page, attempts: int = 3) -> str:

@@ -64,7 +64,10 @@ export class ChatBox {
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
-        form.requestSubmit();
+        // requestSubmit() ignores a disabled Send button, so check it here.
+        if (!this.sendButton.disabled) {
+          form.requestSubmit();
+        }
       }
     });
     stop.addEventListener("click", () => this.controller?.abort());
@@ -155,7 +158,7 @@ export class ChatBox {
       }
     } catch (error) {
       if (error.name === "AbortError") {
-        answer.body.textContent = streamed ? `${streamed} …` : "(stopped)";
+        answer.body.textContent = streamed ? `${streamed} …` : "Stopped before the answer began.";
         answer.entry.classList.add("chat__message--stopped");
       } else {
         if (streamed) {
