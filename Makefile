@@ -63,6 +63,16 @@ test-deps:
 		if [ "$$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; \
 	fi
 
+# Chromium for the browser tests (tests/browser): Debian's chromium and
+# chromium-driver, driven by Playwright, which never downloads a browser here.
+.PHONY: browser-deps
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "chromium not found: installing the Debian packages chromium and chromium-driver"; \
+		apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
 # Running and testing
 
 run: $(INSTALLED) ## Start NATS (unless NATS_URL is set) and the four services in the foreground
