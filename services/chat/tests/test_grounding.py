@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from portfolio_shared.contract import ChangeKind, ContentChanged
+from portfolio_chat.grounding.content_client import ContentClient
+from portfolio_chat.grounding.prompt import UNLOADED_NOTE, GroundingCache
+from portfolio_shared.contract import ChangeKind, ContentChanged, Subjects
 from portfolio_shared.contract.events import encode_event
 from portfolio_shared.ids import new_id
+from portfolio_shared.nats_client import connect_nats
 from portfolio_shared.timeutil import format_timestamp, utc_now
 
 if TYPE_CHECKING:
     from portfolio_chat.testing import ChatHarness
     from portfolio_shared.testing.fake_llm import FakeLlm
+    from portfolio_shared.testing.servers import ManagedServer
 
 
 async def publish_change(chat: ChatHarness, content_id: str) -> None:
@@ -53,3 +57,17 @@ async def test_prompt_is_cached_between_events(chat: ChatHarness, fake_llm: Fake
     await chat.send({"message": "Two", "visitorId": "v1"})
 
     assert "Unannounced Title" not in fake_llm.requests[-1]["messages"][0]["content"]
+
+
+async def test_unreachable_content_leaves_a_note_in_the_prompt(
+    nats_server: ManagedServer, namespace: str
+) -> None:
+    client = await connect_nats(nats_server.url, name="grounding-test")
+    try:
+        content = ContentClient(lambda: client, Subjects(namespace), timeout_s=0.2)
+        grounding = await GroundingCache(content, max_chars=1000).current()
+    finally:
+        await client.close()
+
+    assert grounding.loaded is False
+    assert grounding.prompt.endswith(UNLOADED_NOTE)

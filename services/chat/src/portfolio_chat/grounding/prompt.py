@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,15 @@ content; do not invent facts. When the content does not answer a question, \
 say so briefly and suggest what the visitor could ask instead. Keep answers \
 short and friendly. Share no personal contact details other than the public \
 contact address in the content."""
+
+UNLOADED_NOTE = (
+    "The published portfolio content could not be loaded just now; read it with the tools."
+)
+"""What the prompt says in place of the content before the first successful fetch."""
+
+REFRESH_RETRY_S = 5.0
+"""Pause after a failed content fetch before the next turn tries again, in seconds, so an
+unreachable content service does not add a request timeout to every turn."""
 
 EMAIL_KEYS = ("email", "contactEmail", "contact_email")
 """Keys of a ``contact`` item's data that contain the owner's public address."""
@@ -98,22 +108,26 @@ class GroundingCache:
     _stale: bool = field(init=False, default=True)
     _generation: int = field(init=False, default=0)
     _lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    _next_attempt: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
-        self._snapshot = Grounding(_assemble([]), owner_emails=self.extra_owner_emails)
+        self._snapshot = Grounding(
+            INSTRUCTIONS + "\n\n" + UNLOADED_NOTE, owner_emails=self.extra_owner_emails
+        )
 
     def invalidate(self, reason: str) -> None:
         """Mark the snapshot stale; the next ``current`` call fetches content again."""
         self._generation += 1
         self._stale = True
+        self._next_attempt = 0.0
         log.info("grounding marked stale", reason=reason, generation=self._generation)
 
     async def current(self) -> Grounding:
         """Return a fresh snapshot, fetching one if stale (one fetch at a time)."""
-        if not self._stale:
+        if not self._stale or time.monotonic() < self._next_attempt:
             return self._snapshot
         async with self._lock:
-            if self._stale:
+            if self._stale and time.monotonic() >= self._next_attempt:
                 await self._refresh()
         return self._snapshot
 
@@ -122,9 +136,11 @@ class GroundingCache:
         try:
             bundle = await self.content.bundle()
         except PortfolioError as error:
+            self._next_attempt = time.monotonic() + REFRESH_RETRY_S
             log.warning(
                 "content fetch for grounding failed, keeping the previous snapshot",
                 error=error.message,
+                retry_in_s=REFRESH_RETRY_S,
             )
             return
         self._snapshot = Grounding(
