@@ -1,6 +1,6 @@
 """The content cache across two real gateway replicas, with Redis and with memory
 caches: invalidation reaches every replica, ETags hold across replicas, and Redis,
-NATS and the content service can fail under reads without a stale or failed answer."""
+NATS and the content service can fail under reads without a stale or failed response."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ VISIBLE_WITHIN_S = 1.0
 """How soon a change made through one replica must be served by the other, in seconds."""
 
 RECOVERY_DEADLINE_S = 20.0
-"""Longest wait for a replica to be back in step after NATS restarts, in seconds."""
+"""Maximum wait for a replica to be back in step after NATS restarts, in seconds."""
 
 NO_RATE_LIMITS = {"RATE_LIMITING": "false"}
 
@@ -58,7 +58,7 @@ def retitle(stack: Stack, url: str, item: dict[str, Any]) -> str:
 
 
 def poll_title(url: str, path: str, title: str, deadline_s: float) -> httpx.Response:
-    """Read ``path`` until it shows ``title`` or ``deadline_s`` passes; return the last answer."""
+    """Read ``path`` until it shows ``title`` or ``deadline_s`` passes; return the last response."""
     deadline = time.monotonic() + deadline_s
     while True:
         response = httpx.get(f"{url}{path}", timeout=10)
@@ -77,7 +77,7 @@ def title_of(response: httpx.Response) -> Any:
 
 
 @pytest.mark.parametrize("redis", [True, False], ids=["redis", "memory"])
-def test_an_update_through_one_replica_is_served_by_the_other_within_a_second(
+def test_update_through_one_replica_is_served_by_the_other_within_a_second(
     make_stack: MakeStack, redis: bool
 ) -> None:
     stack = make_stack(replicas={"gateway": 2}, redis=redis, env=NO_RATE_LIMITS)
@@ -94,9 +94,7 @@ def test_an_update_through_one_replica_is_served_by_the_other_within_a_second(
 
 
 @pytest.mark.parametrize("redis", [True, False], ids=["redis", "memory"])
-def test_an_etag_from_one_replica_gets_304_from_the_other(
-    make_stack: MakeStack, redis: bool
-) -> None:
+def test_etag_from_one_replica_gets_304_from_the_other(make_stack: MakeStack, redis: bool) -> None:
     stack = make_stack(replicas={"gateway": 2}, redis=redis, env=NO_RATE_LIMITS)
     first, second = stack.gateway_urls()
     path = item_path(first_project(first))
@@ -107,7 +105,7 @@ def test_an_etag_from_one_replica_gets_304_from_the_other(
     assert response.status_code == 304
 
 
-def test_the_bundle_changes_on_every_replica_after_an_update(make_stack: MakeStack) -> None:
+def test_bundle_changes_on_every_replica_after_an_update(make_stack: MakeStack) -> None:
     stack = make_stack(replicas={"gateway": 2}, env=NO_RATE_LIMITS)
     first, second = stack.gateway_urls()
     item = first_project(first)
@@ -219,7 +217,7 @@ def _retitle_when_possible(stack: Stack, url: str, item: dict[str, Any]) -> str:
             time.sleep(0.2)
 
 
-def test_a_stopped_content_service_is_answered_from_the_stale_cache(
+def test_stopped_content_service_gets_stale_cache(
     make_stack: MakeStack,
 ) -> None:
     stack = make_stack(env={**NO_RATE_LIMITS, "CACHE_TTL_S": "0.001"})

@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 CONTENT = "/api/v1/content"
 
 UNAVAILABLE_WITHIN_S = 3.0
-"""Longest a content read may take once the content service is gone, in seconds."""
+"""Maximum time a content read may take once the content service is gone, in seconds."""
 
 
-def test_the_bundle_serves_the_sample_portfolio_with_cache_headers(stack: Stack) -> None:
+def test_bundle_serves_the_sample_portfolio_with_cache_headers(stack: Stack) -> None:
     response = httpx.get(f"{stack.gateway_url}{CONTENT}/bundle", timeout=10)
 
     assert response.status_code == 200
@@ -46,7 +46,7 @@ def test_every_response_carries_the_request_id_and_security_headers(stack: Stack
     assert response.headers["x-frame-options"] == "DENY"
 
 
-def test_a_killed_content_service_turns_reads_into_503_not_a_hang(stack: Stack) -> None:
+def test_killed_content_service_turns_reads_into_503_not_a_hang(stack: Stack) -> None:
     stack.kill("content")
 
     response = httpx.get(
@@ -73,7 +73,7 @@ def test_admin_routes_refuse_a_missing_key(stack: Stack, method: str, path: str)
     assert response.status_code == 401
 
 
-def test_the_admin_key_is_never_logged(stack: Stack) -> None:
+def test_admin_key_is_never_logged(stack: Stack) -> None:
     httpx.get(
         f"{stack.gateway_url}/api/v1/admin/content",
         headers={"X-Admin-Key": stack.admin_key},
@@ -86,7 +86,7 @@ def test_the_admin_key_is_never_logged(stack: Stack) -> None:
     assert stack.grep_logs([stack.admin_key, "x" * 40]) == []
 
 
-def test_the_openapi_document_lists_every_public_and_admin_route(stack: Stack) -> None:
+def test_openapi_document_lists_every_public_and_admin_route(stack: Stack) -> None:
     document = httpx.get(f"{stack.gateway_url}/api/openapi.json", timeout=10).json()
 
     paths = set(document["paths"])
@@ -109,7 +109,7 @@ def test_sigterm_stops_the_gateway_with_exit_code_zero(stack: Stack) -> None:
     assert code == 0
 
 
-def test_a_short_admin_key_stops_startup_naming_the_variable(stack: Stack) -> None:
+def test_short_admin_key_stops_startup_naming_the_variable(stack: Stack) -> None:
     env = {**stack.env_for("gateway", replica=5), "ADMIN_API_KEY": "too-short"}
 
     result = subprocess.run(
@@ -125,7 +125,7 @@ def test_a_short_admin_key_stops_startup_naming_the_variable(stack: Stack) -> No
     assert b"ADMIN_API_KEY" in result.stderr
 
 
-def test_a_body_over_100_kb_is_413_through_the_server(stack: Stack) -> None:
+def test_body_over_100_kb_is_413_through_the_server(stack: Stack) -> None:
     response = httpx.post(
         f"{stack.gateway_url}/api/v1/admin/content",
         content=b"{" + b" " * 102_400 + b"}",

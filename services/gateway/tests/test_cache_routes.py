@@ -51,7 +51,7 @@ async def applied(client: GatewayTestClient, sequence: int) -> None:
 # Hits, ETags and headers
 
 
-async def test_a_second_read_is_a_hit_that_asks_no_service(
+async def test_second_read_is_a_hit_without_nats(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     answer_item(fake_content, 1)
@@ -64,7 +64,7 @@ async def test_a_second_read_is_a_hit_that_asks_no_service(
     assert second.content == first.content
 
 
-async def test_the_etag_is_the_services_strong_etag(
+async def test_etag_is_the_services_strong_etag(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     answer_item(fake_content, 3)
@@ -75,7 +75,7 @@ async def test_the_etag_is_the_services_strong_etag(
 
 
 @pytest.mark.parametrize("header", ['"atlas-1"', 'W/"atlas-1"', '"other", "atlas-1"', "*"])
-async def test_a_matching_if_none_match_is_304_with_no_body(
+async def test_matching_if_none_match_is_304_with_no_body(
     gateway: GatewayTestClient, fake_content: FakeContentService, header: str
 ) -> None:
     answer_item(fake_content, 1)
@@ -86,7 +86,7 @@ async def test_a_matching_if_none_match_is_304_with_no_body(
     assert (response.status_code, response.content) == (304, b"")
 
 
-async def test_a_stale_if_none_match_gets_the_new_body(
+async def test_stale_if_none_match_gets_the_new_body(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     answer_item(fake_content, 2)
@@ -146,7 +146,7 @@ async def test_service_errors_are_passed_on_and_not_cached(
 # Invalidation
 
 
-async def test_a_content_change_event_drops_the_item(
+async def test_content_change_event_drops_the_item(
     gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
 ) -> None:
     item = answer_item(fake_content, 1)
@@ -159,7 +159,7 @@ async def test_a_content_change_event_drops_the_item(
     assert response.json()["data"]["version"] == 2
 
 
-async def test_a_change_leaves_other_types_cached(
+async def test_change_leaves_other_types_cached(
     gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
 ) -> None:
     fake_content.answer(fake_content.subjects.content_public_list, {"data": []})
@@ -172,7 +172,7 @@ async def test_a_change_leaves_other_types_cached(
     assert response.headers["x-cache"] == "HIT"
 
 
-async def test_a_read_that_began_before_a_change_does_not_fill_the_old_value(
+async def test_read_that_began_before_a_change_does_not_fill_the_old_value(
     gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
 ) -> None:
     release = asyncio.Event()
@@ -180,7 +180,7 @@ async def test_a_read_that_began_before_a_change_does_not_fill_the_old_value(
     slow_read = asyncio.create_task(gateway.get(ITEM_PATH))
     await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
 
-    # The change commits and is applied while the old answer is still on its way.
+    # The change commits and is applied while the old reply is still on its way.
     await applied(gateway, await publish_change(nats_server.url, fake_content.subjects, item))
     release.set()
     old = await slow_read
@@ -192,7 +192,7 @@ async def test_a_read_that_began_before_a_change_does_not_fill_the_old_value(
     assert after.json()["data"]["version"] == 2
 
 
-async def test_the_flush_endpoint_empties_the_cache(
+async def test_flush_endpoint_empties_the_cache(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     answer_item(fake_content, 1)
@@ -205,7 +205,7 @@ async def test_the_flush_endpoint_empties_the_cache(
     assert response.headers["x-cache"] == "MISS"
 
 
-async def test_a_flush_through_one_replica_empties_another(
+async def test_flush_through_one_replica_empties_another(
     make_gateway: Callable[..., Any], fake_content: FakeContentService
 ) -> None:
     answer_item(fake_content, 1)
@@ -221,7 +221,7 @@ async def test_a_flush_through_one_replica_empties_another(
 # Stale-if-error
 
 
-async def test_a_stale_copy_is_served_when_the_content_service_is_gone(
+async def test_stale_copy_is_served_when_the_content_service_is_gone(
     make_gateway: Callable[..., Any], fake_content: FakeContentService
 ) -> None:
     answer_item(fake_content, 1)

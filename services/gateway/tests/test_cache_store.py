@@ -71,7 +71,7 @@ async def fill(cache: ResponseCache, key: str, value: CachedResponse) -> bool:
 # Keys
 
 
-def test_an_item_change_affects_its_item_its_lists_and_the_bundle() -> None:
+def test_item_change_affects_its_item_its_lists_and_the_bundle() -> None:
     keys = affected_keys(change())
 
     assert ATLAS in keys
@@ -80,14 +80,14 @@ def test_an_item_change_affects_its_item_its_lists_and_the_bundle() -> None:
     assert bundle_key() in keys
 
 
-def test_an_item_change_leaves_other_items_and_types_alone() -> None:
+def test_item_change_leaves_other_items_and_types_alone() -> None:
     keys = affected_keys(change())
 
     assert BOREALIS not in keys
     assert list_key({"type": "about"}) not in keys
 
 
-def test_a_slug_change_affects_the_previous_slug_too() -> None:
+def test_slug_change_affects_the_previous_slug_too() -> None:
     assert item_key("project", "old-name") in affected_keys(change(previous_slug="old-name"))
 
 
@@ -101,7 +101,7 @@ def test_queries_the_service_would_refuse_are_not_cacheable(query: dict[str, str
 # Storing and invalidating (both backends)
 
 
-async def test_a_stored_entry_is_read_back(cache: ResponseCache) -> None:
+async def test_stored_entry_is_read_back(cache: ResponseCache) -> None:
     await fill(cache, ATLAS, entry("v1"))
 
     found = await cache.get(ATLAS)
@@ -110,7 +110,7 @@ async def test_a_stored_entry_is_read_back(cache: ResponseCache) -> None:
     assert found.etag == '"v1"'
 
 
-async def test_a_fill_that_started_before_an_invalidation_is_not_stored(
+async def test_fill_that_started_before_an_invalidation_is_not_stored(
     cache: ResponseCache,
 ) -> None:
     seen = await cache.generation()
@@ -122,14 +122,14 @@ async def test_a_fill_that_started_before_an_invalidation_is_not_stored(
     assert await cache.get(ATLAS) is None
 
 
-async def test_a_fill_is_refused_after_an_unrelated_invalidation_too(cache: ResponseCache) -> None:
+async def test_fill_is_refused_after_an_unrelated_invalidation_too(cache: ResponseCache) -> None:
     seen = await cache.generation()
     await cache.invalidate(affected_keys(change("about", "me")), reason="content_changed")
 
     assert await cache.store(ATLAS, entry(), seen) is False
 
 
-async def test_an_invalidation_drops_exactly_the_affected_keys(cache: ResponseCache) -> None:
+async def test_invalidation_drops_exactly_the_affected_keys(cache: ResponseCache) -> None:
     for key in (ATLAS, BOREALIS, ABOUT, bundle_key()):
         await fill(cache, key, entry())
 
@@ -150,7 +150,7 @@ async def test_clear_drops_every_entry(cache: ResponseCache) -> None:
     assert [await cache.get(key) for key in (ATLAS, ABOUT)] == [None, None]
 
 
-async def test_an_entry_past_its_ttl_is_stale_not_fresh(cache: ResponseCache) -> None:
+async def test_entry_past_its_ttl_is_stale_not_fresh(cache: ResponseCache) -> None:
     old = CachedResponse(body=b"{}", etag='"old"', stored_at=time.time() - 120)
 
     assert cache.is_fresh(old) is False
@@ -210,7 +210,7 @@ async def own_redis() -> AsyncIterator[ManagedServer]:
     server.stop()
 
 
-async def test_a_redis_outage_falls_back_to_memory_without_raising(
+async def test_redis_outage_falls_back_to_memory_without_raising(
     own_redis: ManagedServer,
 ) -> None:
     cache = ResponseCache(

@@ -44,7 +44,7 @@ async def test_every_admin_route_is_401_without_a_key(
     assert response.json()["error"]["code"] == "UNAUTHORIZED"
 
 
-async def test_a_missing_and_a_wrong_key_get_the_same_body(gateway: GatewayTestClient) -> None:
+async def test_missing_and_a_wrong_key_get_the_same_body(gateway: GatewayTestClient) -> None:
     missing = await gateway.get("/api/v1/admin/content", headers={"X-Request-Id": "same"})
     wrong = await gateway.get(
         "/api/v1/admin/content", headers={"X-Request-Id": "same", "X-Admin-Key": "nope"}
@@ -53,7 +53,7 @@ async def test_a_missing_and_a_wrong_key_get_the_same_body(gateway: GatewayTestC
     assert missing.content == wrong.content
 
 
-async def test_a_key_differing_only_in_case_is_refused(gateway: GatewayTestClient) -> None:
+async def test_key_differing_only_in_case_is_refused(gateway: GatewayTestClient) -> None:
     response = await gateway.get(
         "/api/v1/admin/content", headers={"X-Admin-Key": ADMIN_KEY.upper()}
     )
@@ -61,13 +61,13 @@ async def test_a_key_differing_only_in_case_is_refused(gateway: GatewayTestClien
     assert response.status_code == 401
 
 
-async def test_an_unknown_admin_path_with_a_valid_key_is_404(gateway: GatewayTestClient) -> None:
+async def test_unknown_admin_path_with_a_valid_key_is_404(gateway: GatewayTestClient) -> None:
     response = await gateway.get("/api/v1/admin/no-such-route", headers=ADMIN)
 
     assert response.status_code == 404
 
 
-async def test_a_rotated_key_is_accepted_beside_the_primary(
+async def test_rotated_key_is_accepted_beside_the_primary(
     make_gateway: Callable[..., Any], fake_content: FakeContentService
 ) -> None:
     fake_content.answer(fake_content.subjects.content_admin_list, {"data": []})
@@ -106,7 +106,7 @@ async def test_repeated_failures_are_rate_limited_even_for_the_right_key(
     assert blocked.json()["error"]["retryAfter"] == int(blocked.headers["retry-after"])
 
 
-async def test_the_actor_carries_the_key_fingerprint_not_the_key(
+async def test_actor_carries_the_key_fingerprint_not_the_key(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     fake_content.answer(fake_content.subjects.content_admin_list, {"data": []})
@@ -133,7 +133,7 @@ async def test_create_answers_the_services_201(
     assert response.json() == {"data": item}
 
 
-async def test_the_json_body_reaches_the_service(
+async def test_json_body_reaches_the_service(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     fake_content.answer(fake_content.subjects.content_admin_create, {"data": {}}, status=201)
@@ -165,7 +165,7 @@ async def test_if_match_and_idempotency_key_are_forwarded(
     )
 
 
-async def test_a_replay_is_marked_idempotent_replayed(
+async def test_replay_is_marked_idempotent_replayed(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     fake_content.answer(
@@ -182,7 +182,7 @@ async def test_a_replay_is_marked_idempotent_replayed(
     assert response.headers["x-idempotent-replayed"] == "true"
 
 
-async def test_a_first_execution_is_not_marked_replayed(
+async def test_first_execution_is_not_marked_replayed(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     fake_content.answer(fake_content.subjects.content_admin_create, {"data": {}}, status=201)
@@ -192,7 +192,7 @@ async def test_a_first_execution_is_not_marked_replayed(
     assert "x-idempotent-replayed" not in response.headers
 
 
-async def test_the_services_etag_is_sent(
+async def test_services_etag_is_sent(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     fake_content.answer(

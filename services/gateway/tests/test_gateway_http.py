@@ -39,16 +39,14 @@ ADMIN = {"X-Admin-Key": ADMIN_KEY}
 
 
 @pytest.mark.parametrize("incoming", ["abc-123", "trace:1.2_3", "A" * 128])
-async def test_a_well_formed_request_id_is_echoed(
-    gateway: GatewayTestClient, incoming: str
-) -> None:
+async def test_well_formed_request_id_is_echoed(gateway: GatewayTestClient, incoming: str) -> None:
     response = await gateway.get("/no/such/route", headers={"X-Request-Id": incoming})
 
     assert response.headers["x-request-id"] == incoming
 
 
 @pytest.mark.parametrize("incoming", ["", "has space", "a" * 129, "semi;colon", "<script>"])
-async def test_a_malformed_request_id_is_replaced_by_a_uuid4(
+async def test_malformed_request_id_is_replaced_by_a_uuid4(
     gateway: GatewayTestClient, incoming: str
 ) -> None:
     response = await gateway.get("/no/such/route", headers={"X-Request-Id": incoming})
@@ -56,7 +54,7 @@ async def test_a_malformed_request_id_is_replaced_by_a_uuid4(
     assert UUID4.match(response.headers["x-request-id"])
 
 
-async def test_the_error_body_carries_the_response_request_id(
+async def test_error_body_carries_the_response_request_id(
     gateway: GatewayTestClient,
 ) -> None:
     response = await gateway.get("/no/such/route")
@@ -67,7 +65,7 @@ async def test_the_error_body_carries_the_response_request_id(
 # Error shape and routing
 
 
-async def test_an_unknown_route_is_404_route_not_found(gateway: GatewayTestClient) -> None:
+async def test_unknown_route_is_404_route_not_found(gateway: GatewayTestClient) -> None:
     response = await gateway.get("/api/v1/nothing")
 
     assert response.status_code == 404
@@ -75,13 +73,13 @@ async def test_an_unknown_route_is_404_route_not_found(gateway: GatewayTestClien
     assert response.json()["error"]["message"] == "Route not found"
 
 
-async def test_a_wrong_method_is_404_not_405(gateway: GatewayTestClient) -> None:
+async def test_wrong_method_is_404_not_405(gateway: GatewayTestClient) -> None:
     response = await gateway.delete("/api/v1/content")
 
     assert response.status_code == 404
 
 
-async def test_a_single_segment_under_content_is_route_not_found(
+async def test_single_segment_under_content_is_route_not_found(
     gateway: GatewayTestClient,
 ) -> None:
     response = await gateway.get("/api/v1/content/project")
@@ -177,7 +175,7 @@ async def cors_gateway(make_gateway: Callable[..., Any]) -> Any:
         yield client
 
 
-async def test_a_preflight_is_204_with_the_allowed_methods_and_headers(
+async def test_preflight_is_204_with_the_allowed_methods_and_headers(
     cors_gateway: GatewayTestClient,
 ) -> None:
     response = await cors_gateway.options("/api/v1/chat", headers={"Origin": ORIGIN})
@@ -189,7 +187,7 @@ async def test_a_preflight_is_204_with_the_allowed_methods_and_headers(
     assert response.headers["access-control-max-age"] == "86400"
 
 
-async def test_a_listed_origin_is_allowed_with_credentials(
+async def test_listed_origin_is_allowed_with_credentials(
     cors_gateway: GatewayTestClient,
 ) -> None:
     response = await cors_gateway.get("/nothing", headers={"Origin": ORIGIN})
@@ -200,7 +198,7 @@ async def test_a_listed_origin_is_allowed_with_credentials(
     assert response.headers["vary"] == "Origin"
 
 
-async def test_an_unlisted_origin_gets_no_allow_origin(
+async def test_unlisted_origin_gets_no_allow_origin(
     cors_gateway: GatewayTestClient,
 ) -> None:
     response = await cors_gateway.get("/nothing", headers={"Origin": "https://evil.example"})
@@ -229,7 +227,7 @@ async def test_preflights_are_never_rate_limited(make_gateway: Callable[..., Any
 # Bodies
 
 
-async def test_a_body_over_the_limit_is_413(gateway: GatewayTestClient) -> None:
+async def test_body_over_the_limit_is_413(gateway: GatewayTestClient) -> None:
     body = '{"data": "' + "x" * 102_400 + '"}'
 
     response = await gateway.post(
@@ -240,7 +238,7 @@ async def test_a_body_over_the_limit_is_413(gateway: GatewayTestClient) -> None:
     assert response.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
-async def test_a_chunked_body_over_the_limit_is_413(gateway: GatewayTestClient) -> None:
+async def test_chunked_body_over_the_limit_is_413(gateway: GatewayTestClient) -> None:
     async def chunks() -> Any:
         for _ in range(30):
             yield b"x" * 4096
@@ -255,7 +253,7 @@ async def test_a_chunked_body_over_the_limit_is_413(gateway: GatewayTestClient) 
 
 
 @pytest.mark.parametrize("body", ["{bad json", '"a string"', "42"])
-async def test_a_malformed_json_body_is_400_bad_request(
+async def test_malformed_json_body_is_400_bad_request(
     gateway: GatewayTestClient, body: str
 ) -> None:
     response = await gateway.post(
@@ -278,7 +276,7 @@ async def test_body_errors_come_before_authentication(gateway: GatewayTestClient
     assert response.status_code == 400
 
 
-async def test_a_non_json_body_is_forwarded_as_an_empty_object(
+async def test_non_json_body_is_forwarded_as_an_empty_object(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     fake_content.answer(
@@ -293,7 +291,7 @@ async def test_a_non_json_body_is_forwarded_as_an_empty_object(
 # Deadlines and unavailable services
 
 
-async def test_a_request_past_its_deadline_is_504(
+async def test_request_past_its_deadline_is_504(
     make_gateway: Callable[..., Any], fake_content: FakeContentService
 ) -> None:
     fake_content.answer(
@@ -313,7 +311,7 @@ async def test_no_content_service_answers_503(gateway: GatewayTestClient) -> Non
     assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
 
 
-async def test_a_silent_content_service_answers_503(
+async def test_silent_content_service_gives_503(
     make_gateway: Callable[..., Any], fake_content: FakeContentService
 ) -> None:
     fake_content.answer(fake_content.subjects.content_public_item, silent=True)
@@ -327,7 +325,7 @@ async def test_a_silent_content_service_answers_503(
 # Feature flags
 
 
-async def test_a_disabled_admin_api_is_route_not_found(make_gateway: Callable[..., Any]) -> None:
+async def test_disabled_admin_api_is_route_not_found(make_gateway: Callable[..., Any]) -> None:
     async with make_gateway(feature_admin_api=False) as client:
         response = await client.get("/api/v1/admin/content", headers=ADMIN)
 

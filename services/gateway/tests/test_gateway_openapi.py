@@ -1,5 +1,5 @@
 """The gateway's own OpenAPI document: served at a stable path, listing every
-route, and describing the one error body every route answers with."""
+route, and describing the one error body every route returns."""
 
 from __future__ import annotations
 
@@ -59,13 +59,13 @@ def test_public_reads_document_the_304(document: dict[str, Any]) -> None:
     assert "304" in document["paths"]["/api/v1/content/bundle"]["get"]["responses"]
 
 
-def test_the_error_detail_requires_code_message_and_request_id(document: dict[str, Any]) -> None:
+def test_error_detail_requires_code_message_and_request_id(document: dict[str, Any]) -> None:
     detail = document["components"]["schemas"]["ErrorDetail"]
 
     assert sorted(detail["required"]) == ["code", "message", "requestId"]
 
 
-async def test_an_actual_error_has_exactly_the_documented_keys(
+async def test_actual_error_has_exactly_the_documented_keys(
     gateway: GatewayTestClient, document: dict[str, Any]
 ) -> None:
     body = (await gateway.get("/api/v1/admin/content")).json()

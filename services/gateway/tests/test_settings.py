@@ -48,7 +48,7 @@ def test_every_admin_key_is_accepted_primary_first(monkeypatch: pytest.MonkeyPat
         ("GATEWAY_PORT", "eighty"),
     ],
 )
-def test_an_invalid_value_stops_startup_naming_the_variable(
+def test_invalid_value_stops_startup_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str, value: str
 ) -> None:
     monkeypatch.setenv(variable, value)

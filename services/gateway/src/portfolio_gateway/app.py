@@ -1,8 +1,8 @@
 """The gateway's Litestar application: ``create_app()`` is the factory granian serves.
 
 Each worker process builds its own ``GatewayState`` in the lifespan: it
-registers the gateway as a NATS micro service (so the health service finds
-it and asks its checks: ``cache`` and ``ratelimit``, both non-critical),
+registers the gateway as a NATS micro service (so the health service discovers
+it and requests its checks: ``cache`` and ``ratelimit``, both non-critical),
 builds the rate limiter, the response cache and the admin authenticator, and
 subscribes to the events stream for cache invalidation. Routes of every
 domain are mounted here, and the edge layer (``http.edge``) wraps Litestar's
@@ -53,7 +53,7 @@ log = get_logger("gateway")
 GATEWAY_VERSION = "0.1.0"
 
 OPENAPI_PATH = "/api/openapi.json"
-"""Where the gateway's own OpenAPI document is served."""
+"""Path of the gateway's own OpenAPI document."""
 
 
 def _openapi_config() -> OpenAPIConfig:
@@ -108,7 +108,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
-    # Metrics and the server span wrap the edge layer, so its own answers are counted too.
+    # Metrics and the server span wrap the edge layer, so its own responses are counted too.
     edge = EdgeLayer(app.asgi_handler, app, settings)
     app.asgi_handler = ObservabilityMiddleware(edge, app)  # type: ignore[arg-type]
     return app
@@ -128,7 +128,7 @@ async def _start_state(settings: GatewaySettings, stack: contextlib.AsyncExitSta
     stack.push_async_callback(cache.close)
     auth = AdminAuthenticator(settings.accepted_admin_keys, limiter)
     if not auth.configured:
-        log.warning("no admin key configured; every admin request will be refused")
+        log.warning("admin key missing: set ADMIN_API_KEY; every admin request gets 401 until then")
 
     runtime = ServiceRuntime("gateway", settings, version=GATEWAY_VERSION)
     runtime.add_check("cache", cache.check_result, critical=False)

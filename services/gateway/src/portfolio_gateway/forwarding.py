@@ -4,7 +4,7 @@
 parameters, query, the parsed JSON body, selected headers, the client hash and
 the admin actor) into a ``ServiceRequest``. ``call_service`` sends it and
 returns the reply's data or raises the typed error the service replied with
-(``ServiceUnavailableError`` when nobody answers in time). ``reply_response``
+(``ServiceUnavailableError`` when no instance replies in time). ``reply_response``
 sends a reply as HTTP: an ``HttpReply`` with its own status, headers and body,
 or plain data wrapped in ``{"data": ...}``.
 """
@@ -34,11 +34,11 @@ __all__ = [
 ]
 
 IDEMPOTENT_REPLAYED_HEADER = "X-Idempotent-Replayed"
-"""Set to ``true`` on a response that is the stored answer of an earlier idempotent request."""
+"""Header set to ``true`` on a response that is the stored reply to an earlier idempotent request."""
 
 
 def parsed_body(request: Request[Any, Any, Any]) -> Any:
-    """The JSON body the edge layer parsed (``{}`` when the body was empty or not JSON)."""
+    """Return the JSON body the edge layer parsed (``{}`` when the body was empty or not JSON)."""
     return request.scope.get("state", {}).get("json_body", {})
 
 
@@ -95,7 +95,7 @@ def as_http_reply(data: Any, *, status: int = 200) -> HttpReply:
 
 
 def reply_response(data: Any, *, status: int = 200) -> Response[Any]:
-    """The HTTP response for a service reply (see ``as_http_reply``)."""
+    """Build the HTTP response for a service reply (see ``as_http_reply``)."""
     reply = as_http_reply(data, status=status)
     headers = dict(reply.headers)
     if reply.replayed:

@@ -63,7 +63,7 @@ class GatewaySettings(CommonSettings):
     """Browser origins allowed by CORS, comma-separated; empty turns CORS headers off."""
 
     request_timeout_ms: int = Field(default=30_000, ge=100, le=600_000)
-    """Deadline of one HTTP request before the gateway answers 504, in milliseconds."""
+    """Deadline of one HTTP request before the gateway responds 504, in milliseconds."""
 
     chat_request_timeout_ms: int = Field(default=60_000, ge=100, le=600_000)
     """Deadline of requests under ``/api/v1/chat``, in milliseconds."""
@@ -73,7 +73,7 @@ class GatewaySettings(CommonSettings):
     (public reads use ``NATS_REQUEST_TIMEOUT_MS``)."""
 
     max_body_bytes: int = Field(default=102_400, ge=1, le=10_000_000)
-    """Largest request body accepted before answering 413, in bytes."""
+    """Largest request body accepted, in bytes; a larger one gets 413."""
 
     rate_limit_capacity: int = Field(default=5, ge=1)
     """Chat token bucket size (burst), in requests."""

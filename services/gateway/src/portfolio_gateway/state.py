@@ -1,4 +1,4 @@
-"""What every request handler of the gateway shares, kept on ``app.state.gateway``.
+"""Shared state of every gateway request handler, kept on ``app.state.gateway``.
 
 The lifespan in ``portfolio_gateway.app`` builds one ``GatewayState`` per
 worker process once NATS is connected, and tears it down on shutdown.
@@ -43,7 +43,7 @@ class GatewayState:
 
     invalidation: InvalidationListener | None = None
     started: bool = False
-    """True once startup finished; the startup probe answers 503 before."""
+    """True once startup finished; until then the startup probe responds 503."""
 
     started_at: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when the worker began starting."""

@@ -3,8 +3,9 @@ scripted stand-in for the content service, and event publishing.
 
 ``gateway_client(settings)`` runs the real ``create_app`` (lifespan included:
 NATS connection, micro service registration, events stream subscription)
-under Litestar's ``AsyncTestClient``. ``FakeContentService`` answers the
-content subjects with replies a test scripts and records every request. The
+in the test's event loop, with an HTTP client wired to it.
+``FakeContentService`` replies on the content subjects as a test scripts it
+and records every request. The
 fixtures in the gateway's ``tests/conftest.py`` build on these; other
 engineers' gateway tests may use them too.
 """
@@ -64,7 +65,7 @@ ADMIN_KEY = "test-admin-key-0123456789abcdefghijklmnop"
 def content_item(
     content_type: str = "project", slug: str = "atlas", version: int = 1, **data: Any
 ) -> dict[str, Any]:
-    """A content item in the contract's shape."""
+    """Build a content item in the contract's shape."""
     return {
         "id": f"content_{content_type}{slug}"[:29].ljust(29, "x"),
         "type": content_type,
@@ -81,15 +82,15 @@ def content_item(
 
 @dataclass
 class Reply:
-    """What the fake content service answers on one subject."""
+    """Scripted reply of the fake content service on one subject."""
 
     data: Any = None
     error: PortfolioError | None = None
     gate: asyncio.Event | None = None
-    """When set, the answer waits until the event is set."""
+    """When set, the reply waits until the event is set."""
 
     silent: bool = False
-    """Never answer (the caller times out)."""
+    """Never reply (the caller times out)."""
 
 
 @dataclass

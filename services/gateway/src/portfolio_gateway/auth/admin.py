@@ -6,9 +6,8 @@ so neither the key length nor which key matched shows in the timing. A missing
 and a wrong key get the same 401 body.
 
 Each failed attempt spends a token of the client's ``admin_auth`` bucket. Once
-the bucket is empty the client is refused with 429 without its key being
-looked at, until a token has refilled; so a guesser learns nothing from
-requests beyond the limit. Only the key's fingerprint (the first
+the bucket is empty, the client gets 429 before its key is compared, until a
+token has refilled. So a guesser learns nothing from requests beyond the limit. Only the key's fingerprint (the first
 12 hex digits of its SHA-256) ever reaches logs and history.
 """
 
@@ -103,7 +102,7 @@ class AdminAuthenticator:
 
 
 def request_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
-    """The actor the edge layer authenticated for this admin request.
+    """Return the actor the edge layer authenticated for this admin request.
 
     Raises ``UnauthorizedError`` if the request was not authenticated, so a
     handler mounted outside ``ADMIN_PATH_PREFIX`` by mistake fails closed.
@@ -118,7 +117,7 @@ async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRou
     """Litestar guard for admin handlers: passes only requests with an authenticated actor.
 
     The edge layer authenticates every path under ``ADMIN_PATH_PREFIX`` before
-    routing (so even unknown admin paths answer 401); the guard authenticates
+    routing (so even unknown admin paths get 401); the guard authenticates
     itself when a handler lives elsewhere.
     """
     state = connection.scope.setdefault("state", {})

@@ -1,8 +1,8 @@
 """Strong ETags of public content responses, and ``If-None-Match`` matching.
 
-An ETag names the exact set of item versions a response holds: every change
-to an item bumps its version and a deleted item drops out, so two responses
-with the same (type, id, version) sequence are byte-identical in their data.
+An ETag names the exact set of item versions a response contains. Every change
+to an item bumps its version and a deleted item drops out. So two responses
+with the same (type, id, version) sequence have byte-identical data.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def _item_token(item: Any) -> str | None:
 
 
 def content_etag(data: Any, body: bytes) -> str:
-    """A strong ETag for a public content response whose value under ``data`` is ``data``.
+    """Return a strong ETag for a public content response whose value under ``data`` is ``data``.
 
     Items, lists of items and bundles (type to list) are named by their item
     versions; anything else by a hash of ``body``.
@@ -48,7 +48,7 @@ def _opaque(tag: str) -> str:
 
 
 def if_none_match_hits(header: str | None, etag: str) -> bool:
-    """Whether an ``If-None-Match`` header matches ``etag`` (weak comparison, ``*`` and lists)."""
+    """Return whether an ``If-None-Match`` header matches ``etag`` (weak comparison, ``*`` and lists)."""
     if not header:
         return False
     wanted = _opaque(etag)

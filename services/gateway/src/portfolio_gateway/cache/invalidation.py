@@ -1,6 +1,6 @@
 """Every replica's consumer of the events stream, dropping exactly the cache entries a change affects.
 
-Each gateway worker holds its own ephemeral ordered JetStream consumer on the
+Each gateway worker has its own ephemeral ordered JetStream consumer on the
 events stream, starting after the stream's last message at startup, so every
 replica sees every ``ContentChanged`` and ``CacheFlushed``.
 
@@ -60,7 +60,7 @@ class InvalidationListener:
 
     @property
     def synced(self) -> bool:
-        """Whether the cache may answer as fresh: connected, subscribed, caught up."""
+        """Return whether cached entries may be served as fresh: connected, subscribed, caught up."""
         return self._synced and self._nats.is_connected
 
     @property
@@ -81,7 +81,7 @@ class InvalidationListener:
             self._resync_task = asyncio.get_running_loop().create_task(self._resync_until_done())
 
     async def reconnected_hook(self) -> None:
-        """The coroutine form of ``on_reconnected``, for ``ServiceRuntime.on_reconnected``."""
+        """Call ``on_reconnected``; the coroutine form ``ServiceRuntime.on_reconnected`` expects."""
         self.on_reconnected()
 
     async def wait_for_sequence(self, sequence: int, timeout_s: float) -> bool:

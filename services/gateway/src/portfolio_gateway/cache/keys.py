@@ -72,7 +72,7 @@ def bundle_key() -> str:
 
 
 def affected_keys(event: ContentChanged) -> list[str]:
-    """Every key whose response can change with ``event``: the item under its
+    """Return every key whose response can change with ``event``: the item under its
     current and previous slug, each list that can hold the item, and the bundle."""
     keys: list[str] = []
     for slug in {event.slug, event.previous_slug}:

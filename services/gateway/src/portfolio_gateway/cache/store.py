@@ -3,7 +3,7 @@
 Entries are whole responses (body bytes and ETag) with the wall-clock time
 they were stored. An entry younger than ``CACHE_TTL_S`` is fresh; an older one
 is kept ``CACHE_STALE_TTL_S`` longer, only to be served as stale when the
-content service cannot answer.
+content service does not reply.
 
 No stale fill. A fill reads the cache *generation* before asking the content
 service and stores its answer only if the generation is still the same
@@ -85,7 +85,7 @@ class CachedResponse(msgspec.Struct, array_like=True):
 
 @dataclass(frozen=True)
 class Generation:
-    """What a fill saw before it asked the content service: which store, which generation."""
+    """Snapshot a fill takes before it requests the content service: which store, which generation."""
 
     backend: str
     """``redis`` or ``memory``."""
@@ -131,7 +131,7 @@ class ResponseCache:
         return entry.age_s(self._clock()) < self.ttl_s
 
     async def get(self, key: str) -> CachedResponse | None:
-        """The entry under ``key``, fresh or stale, or ``None``."""
+        """Return the entry under ``key``, fresh or stale, or ``None``."""
         client = await self._redis()
         if client is not None:
             try:
@@ -152,7 +152,7 @@ class ResponseCache:
     # Filling
 
     async def generation(self) -> Generation:
-        """The current generation, to pass to ``store`` after asking the content service."""
+        """Return the current generation, to pass to ``store`` after the content service replies."""
         client = await self._redis()
         if client is not None:
             try:
@@ -250,7 +250,7 @@ class ResponseCache:
         return True
 
     async def _redis(self) -> Redis | None:
-        """The Redis client if Redis is up and in step with the events, else ``None``."""
+        """Return the Redis client if Redis is up and in step with the events, else ``None``."""
         client = self.link.client
         if client is None:
             return None

@@ -3,9 +3,9 @@
 The edge layer has already authenticated the admin key (401/429) and parsed
 the body (400/413) before these run. Each handler forwards path parameters,
 query, body, ``If-Match`` and ``Idempotency-Key`` with the actor (key
-fingerprint and client hash), and sends the service's ``HttpReply`` as it is:
-its status (201 on create), headers (``ETag``) and body, with
-``X-Idempotent-Replayed: true`` on a stored replay. Validation belongs to the
+fingerprint and client hash). It then sends the service's ``HttpReply`` as it
+is: its status (201 on create), headers (``ETag``) and body. A stored replay
+also gets ``X-Idempotent-Replayed: true``. Validation belongs to the
 content service. Every successful call writes one audit log line.
 """
 

@@ -2,7 +2,7 @@
 
 The flush is a ``CacheFlushed`` event on the events stream, which every
 replica's invalidation listener applies; this replica also clears its own
-cache before answering, so the caller's next read through it is fresh. If the
+cache before it responds, so the caller's next read through it is fresh. If the
 event cannot be published the answer is 503 (this replica's cache is cleared
 all the same).
 """
@@ -30,7 +30,7 @@ __all__ = ["FLUSH_PUBLISH_TIMEOUT_S", "flush_cache"]
 log = get_logger("gateway.audit")
 
 FLUSH_PUBLISH_TIMEOUT_S = 2.0
-"""Longest wait for JetStream to acknowledge the flush event, in seconds."""
+"""Maximum wait for JetStream to acknowledge the flush event, in seconds."""
 
 
 @post(

@@ -1,10 +1,10 @@
 """Public content routes, served from the response cache.
 
-A fresh cached entry answers without touching NATS. A miss asks the content
-service and stores its answer only if no invalidation happened meanwhile (see
-``cache.store``). When the content service or NATS cannot answer, the last
-cached copy is served marked ``X-Cache: STALE`` (with a ``Warning``); with
-nothing cached the answer is 503. Errors of the content service (400, 404)
+A fresh cached entry is served without touching NATS. A miss requests the
+content service and stores its reply only if no invalidation happened
+meanwhile (see ``cache.store``). When the content service or NATS does not
+reply, the last cached copy is served marked ``X-Cache: STALE`` (with a
+``Warning``). With nothing cached the response is 503. Errors of the content service (400, 404)
 are passed on and never cached.
 """
 

@@ -1,6 +1,6 @@
 """The gateway's outermost HTTP layer, run before Litestar routes a request.
 
-In order: assign the request id; answer ``OPTIONS`` preflights (204, never
+In order: assign the request id; respond to ``OPTIONS`` preflights (204, never
 rate limited); normalise the path (case, trailing slash) and serve ``HEAD`` as
 ``GET``; read the body within ``MAX_BODY_BYTES`` (413) and parse JSON (400);
 apply feature flags; authenticate every ``/api/v1/admin`` path (401 before
@@ -73,7 +73,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def path_under(path: str, prefix: str) -> bool:
-    """Whether ``path`` is ``prefix`` itself or below it (segment-wise)."""
+    """Return whether ``path`` is ``prefix`` itself or below it (segment-wise)."""
     return path == prefix or path.startswith(prefix + "/")
 
 

@@ -3,7 +3,7 @@
 Typed errors from ``portfolio_shared.errors`` become their ``HTTP_STATUS``;
 Litestar's own exceptions are mapped to the contract's codes (an unknown route
 or method is 404 ``Route not found``, never 405); anything else is logged and
-answered as a generic 500 without a traceback.
+returned as a generic 500 without a traceback.
 
 An error may carry response headers in a ``headers`` attribute (a mapping),
 e.g. ``Retry-After`` and rate-limit headers on a 429; they are sent as given.
@@ -60,13 +60,13 @@ _encoder = msgspec.json.Encoder()
 
 
 def request_id_of(request: Request[Any, Any, Any]) -> str:
-    """The request id the edge layer assigned (``-`` if the edge layer did not run)."""
+    """Return the request id the edge layer assigned (``-`` if the edge layer did not run)."""
     value = request.scope.get("state", {}).get("request_id")
     return value if isinstance(value, str) else "-"
 
 
 def error_body(error: PortfolioError, request_id: str) -> dict[str, Any]:
-    """The contract's error object for ``error``, with ``requestId``."""
+    """Build the contract's error object for ``error``, with ``requestId``."""
     body: dict[str, Any] = {"code": error.code.value, "message": error.message}
     body["requestId"] = request_id
     if error.fields:
@@ -77,7 +77,7 @@ def error_body(error: PortfolioError, request_id: str) -> dict[str, Any]:
 
 
 def error_headers(error: PortfolioError) -> dict[str, str]:
-    """Headers an error asks for: its own ``headers`` plus ``Retry-After`` when it has one."""
+    """Return the headers an error carries: its own ``headers`` plus ``Retry-After`` when set."""
     headers: dict[str, str] = {}
     extra: Mapping[str, str] | None = getattr(error, "headers", None)
     if extra:
@@ -88,7 +88,7 @@ def error_headers(error: PortfolioError) -> dict[str, str]:
 
 
 def error_response(error: PortfolioError, request_id: str) -> Response[Any]:
-    """A Litestar response for ``error``."""
+    """Build the Litestar response for ``error``."""
     return Response(
         content=error_body(error, request_id),
         status_code=error.http_status,

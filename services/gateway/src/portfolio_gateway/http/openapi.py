@@ -12,7 +12,7 @@ __all__ = ["DataEnvelope", "ErrorBody", "ErrorDetail", "error_responses"]
 
 
 class ErrorDetail(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """What went wrong, in a form a client can act on."""
+    """Description of a failure, in a form a client can act on."""
 
     code: ErrorCode
     """Machine-readable code, e.g. ``NOT_FOUND`` or ``VALIDATION_ERROR``."""
@@ -55,7 +55,7 @@ _DESCRIPTIONS = {
 }
 
 COMMON_ERROR_STATUSES = (400, 413, 500, 503, 504)
-"""Statuses any route can answer: body parsing, unexpected failures, unavailable services, deadlines."""
+"""Statuses any route can return: body parsing, unexpected failures, unavailable services, deadlines."""
 
 
 def error_responses(*statuses: int) -> dict[int, ResponseSpec]:

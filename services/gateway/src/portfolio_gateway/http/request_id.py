@@ -11,7 +11,7 @@ REQUEST_ID_HEADER = "x-request-id"
 """HTTP header carrying the request id in both directions (lower case, as ASGI gives it)."""
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-"""What a caller's request id must look like to be echoed: letters, digits and ``._:-``."""
+"""Pattern a caller's request id must match to be echoed: letters, digits and ``._:-``."""
 
 
 def accept_request_id(candidate: str | None) -> str:

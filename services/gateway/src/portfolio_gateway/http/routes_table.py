@@ -1,7 +1,7 @@
 """Case-insensitive routing: rewrite a request path's literal segments to the
 spelling of the route that matches it, leaving path parameters untouched.
 
-Litestar matches paths case-sensitively; the contract asks for
+Litestar matches paths case-sensitively; the contract requires
 case-insensitive routes with an optional trailing slash. Parameters (ids,
 slugs) keep their case, because ids are case-sensitive.
 """

@@ -53,7 +53,7 @@ class CorsPolicy:
         return bool(self._origins)
 
     def response_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
-        """Headers for an ordinary (non-preflight) response to a request from ``origin``."""
+        """Return the headers for an ordinary (non-preflight) response to a request from ``origin``."""
         if not self._origins:
             return []
         headers = [
@@ -66,7 +66,7 @@ class CorsPolicy:
         return headers
 
     def preflight_headers(self, origin: str | None) -> list[tuple[bytes, bytes]]:
-        """Headers of the 204 answer to any ``OPTIONS`` request."""
+        """Return the headers of the 204 response to any ``OPTIONS`` request."""
         headers = [
             (b"content-length", b"0"),
             (b"access-control-allow-methods", ALLOWED_METHODS),
