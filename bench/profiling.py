@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
+    from bench.procs import Child
     from bench.system import BenchSystem
 
-__all__ = ["Profile", "profile_gateway", "py_spy_wrapper", "summarise_raw"]
+__all__ = ["Profile", "profile_path", "py_spy_wrapper", "summarise_raw"]
 
 SAMPLE_RATE_HZ = 200
 """Samples per second py-spy takes of each process."""
@@ -162,36 +163,19 @@ def summarise_raw(text: str) -> tuple[int, list[tuple[str, float]], list[tuple[s
     return total, top(inclusive), top(self_time)
 
 
-def profile_gateway(
-    system: BenchSystem,
-    *,
-    label: str,
-    path: str,
-    duration_s: float,
-    connections: int,
-    output_dir: Path,
-    env: Mapping[str, str] | None = None,
-) -> Profile:
-    """Start a profiled gateway replica, load ``path`` for ``duration_s``, return the summary.
+def _slug(text: str) -> str:
+    return "".join(char if char.isalnum() else "-" for char in text.lower()).strip("-")
 
-    The collapsed stacks stay in ``output_dir/profile-<label>.raw``.
-    """
-    output_dir.mkdir(parents=True, exist_ok=True)
-    output = output_dir / f"profile-{label}.raw"
-    output.unlink(missing_ok=True)
-    handle = system.start_gateway(replica=8, env=env, wrapper=py_spy_wrapper(output))
-    try:
-        run_load(LoadSpec(handle.url + path), duration_s=1, connections=connections)
-        run_load(LoadSpec(handle.url + path), duration_s=duration_s, connections=connections)
-        os.kill(handle.child.pid, signal.SIGINT)
-        deadline = time.monotonic() + WRITE_DEADLINE_S
-        while handle.child.alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        system.stop_child(handle.child)
-        system.gateways.remove(handle)
+
+def _stop_and_collect(child: Child, output: Path, *, label: str, path: str) -> Profile:
+    """SIGINT the py-spy wrapper so it writes its output, then summarise that output."""
+    os.kill(child.pid, signal.SIGINT)
+    deadline = time.monotonic() + WRITE_DEADLINE_S
+    while child.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    child.stop()
     if not output.exists():
-        raise RuntimeError(f"py-spy wrote no profile:\n{handle.child.log_tail()}")
+        raise RuntimeError(f"py-spy wrote no profile for {label}:\n{child.log_tail()}")
     samples, inclusive, self_time = summarise_raw(output.read_text(errors="replace"))
     return Profile(
         label=label,
@@ -201,3 +185,53 @@ def profile_gateway(
         self_time=self_time,
         raw_file=str(output),
     )
+
+
+def profile_path(
+    system: BenchSystem,
+    *,
+    label: str,
+    path: str,
+    duration_s: float,
+    connections: int,
+    output_dir: Path,
+    env: Mapping[str, str] | None = None,
+    content_too: bool = False,
+) -> list[Profile]:
+    """Load ``path`` on a profiled gateway replica for ``duration_s`` and summarise its profile.
+
+    With ``content_too`` the content service is profiled under the same load:
+    the running replica ``content-0`` is swapped for a profiled one for the
+    duration, then started again. The collapsed stacks stay in ``output_dir``.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    gateway_output = output_dir / f"profile-{_slug(label)}-gateway.raw"
+    content_output = output_dir / f"profile-{_slug(label)}-content.raw"
+    gateway_output.unlink(missing_ok=True)
+    content_output.unlink(missing_ok=True)
+
+    content: Child | None = None
+    if content_too:
+        system.stop_child(system.services.pop("content-0"))
+        content = system.start_service("content", replica=8, wrapper=py_spy_wrapper(content_output))
+    handle = system.start_gateway(replica=8, env=env, wrapper=py_spy_wrapper(gateway_output))
+    profiles = []
+    try:
+        system.wait_ready(handle.url)
+        run_load(LoadSpec(handle.url + path), duration_s=1, connections=connections)
+        run_load(LoadSpec(handle.url + path), duration_s=duration_s, connections=connections)
+        profiles.append(
+            _stop_and_collect(handle.child, gateway_output, label=f"{label}, gateway", path=path)
+        )
+        if content is not None:
+            profiles.append(
+                _stop_and_collect(content, content_output, label=f"{label}, content", path=path)
+            )
+    finally:
+        system.stop_child(handle.child)
+        system.gateways.remove(handle)
+        if content is not None:
+            system.stop_child(content)
+            system.services.pop(content.name, None)
+            system.start_service("content")
+    return profiles

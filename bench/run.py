@@ -19,7 +19,7 @@ from bench.admin import GatewayClient
 from bench.baselines import BASELINE_PATH
 from bench.loadgen import LoadSpec
 from bench.machine import machine_facts, software_versions
-from bench.profiling import profile_gateway
+from bench.profiling import profile_path
 from bench.results import MemoryRow, PathResult, RunResults, Target
 from bench.scenarios import growth, hot_paths, invalidation, ratelimit_ops
 from bench.system import BenchSystem
@@ -390,15 +390,15 @@ class Run:
             raise RuntimeError("no item path is known")
         item_path = f"/api/v1/content/{self.item['type']}/{self.item['slug']}"
         missed = {
-            "cached_bundle": (hot_paths.BUNDLE_PATH, None),
-            "uncached_item": (item_path, UNCACHED_ENV),
+            "cached_bundle": (hot_paths.BUNDLE_PATH, None, False),
+            "uncached_item": (item_path, UNCACHED_ENV, True),
         }
-        for key, (path, env) in missed.items():
+        for key, (path, env, content_too) in missed.items():
             result = self.results.path(key)
             if result is None or result.ratio is None or result.ratio >= CACHED_RATIO_TARGET:
                 continue
-            self.results.profiles.append(
-                profile_gateway(
+            self.results.profiles.extend(
+                profile_path(
                     self.system,
                     label=result.title,
                     path=path,
@@ -406,6 +406,7 @@ class Run:
                     connections=self.config.connections,
                     output_dir=output_dir,
                     env=env,
+                    content_too=content_too,
                 )
             )
 

@@ -194,9 +194,14 @@ class BenchSystem:
         return self.llm_base_url
 
     def start_service(
-        self, kind: str, *, replica: int = 0, env: Mapping[str, str] | None = None
+        self,
+        kind: str,
+        *,
+        replica: int = 0,
+        env: Mapping[str, str] | None = None,
+        wrapper: list[str] | None = None,
     ) -> Child:
-        """Start ``python -m portfolio_<kind>`` (content, chat or health)."""
+        """Start ``python -m portfolio_<kind>`` (content, chat or health), optionally under ``wrapper``."""
         extra: dict[str, str] = {"INSTANCE_ID": f"{kind}-{replica}"}
         if kind == "content":
             extra["TURSO_DATABASE_URL"] = f"file:{self.work_dir / 'data' / 'portfolio.db'}"
@@ -207,11 +212,11 @@ class BenchSystem:
             extra.update(LLM_BASE_URL=self.llm_base_url, LLM_API_KEY="bench-provider-key")
         extra.update(env or {})
         (self.work_dir / "data").mkdir(parents=True, exist_ok=True)
-        child = self.spawn(
-            Child.python_module(
-                f"{kind}-{replica}", f"portfolio_{kind}", self.base_env(extra), self.log_dir
-            )
+        child = Child.python_module(
+            f"{kind}-{replica}", f"portfolio_{kind}", self.base_env(extra), self.log_dir
         )
+        child.argv = [*(wrapper or []), *child.argv]
+        self.spawn(child)
         self.services[child.name] = child
         return child
 
