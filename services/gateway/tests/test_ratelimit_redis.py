@@ -87,6 +87,25 @@ async def test_rejected_check_spends_no_token(
     assert tokens == pytest.approx(0.5, abs=0.01)
 
 
+async def test_rejected_check_writes_nothing(
+    client: redis_asyncio.Redis, redis_prefix: str
+) -> None:
+    backend = RedisBackend(redis_prefix)
+    key = backend.key(CHAT, "c1")
+    await client.hset(key, mapping={"tokens": "0.5", "updated_us": await server_time_us(client)})
+    stored = await client.hgetall(key)
+
+    await backend.take(client, CHAT, "c1")
+
+    assert await client.hgetall(key) == stored
+
+
+async def test_looking_creates_no_bucket(client: redis_asyncio.Redis, redis_prefix: str) -> None:
+    backend = RedisBackend(redis_prefix)
+    await backend.take(client, CHAT, "c1", consume=False)
+    assert await client.exists(backend.key(CHAT, "c1")) == 0
+
+
 async def test_bucket_never_goes_negative(client: redis_asyncio.Redis, redis_prefix: str) -> None:
     backend = RedisBackend(redis_prefix)
     for _ in range(10):

@@ -1,8 +1,8 @@
 """Token buckets in Redis, shared by every gateway replica.
 
 One Lua script per check reads the bucket, refills it by the Redis server's
-clock (``TIME``, so replicas with skewed clocks agree), takes a token or not,
-writes it back and sets its expiry, all atomically. Buckets are hashes under
+clock (``TIME``, so replicas with skewed clocks agree), and when a token is
+taken writes it back and sets its expiry, all atomically. Buckets are hashes under
 ``<prefix>ratelimit:<policy>:<client hash>`` with fields ``tokens`` and
 ``updated_us`` (server time in microseconds). A bucket expires once it would
 be full again, so idle clients cost nothing. Needs Redis 5 or later (scripts
@@ -47,9 +47,13 @@ if tokens >= 1 - epsilon then
   tokens = math.max(0, tokens - cost)
 end
 
+-- Only a taken token changes the bucket. Rejections and looks write nothing,
+-- so a flood of rejected requests costs Redis reads only.
 local tokens_text = string.format('%.17g', tokens)
-redis.call('HSET', KEYS[1], 'tokens', tokens_text, 'updated_us', string.format('%.0f', now_us))
-redis.call('PEXPIRE', KEYS[1], expiry_ms)
+if allowed == 1 and cost > 0 then
+  redis.call('HSET', KEYS[1], 'tokens', tokens_text, 'updated_us', string.format('%.0f', now_us))
+  redis.call('PEXPIRE', KEYS[1], expiry_ms)
+end
 return {allowed, tokens_text}
 """
 """The whole check, run atomically by Redis; it mirrors ``bucket.take``."""
