@@ -1,4 +1,4 @@
-"""The page's chat box in chromium: answers stream in token by token, and a
+"""The page's chat box in chromium: replies stream in token by token, and a
 rate limit or a failing provider shows a message a visitor can act on."""
 
 from __future__ import annotations
@@ -136,8 +136,9 @@ def test_second_question_sends_the_session_of_the_first(
 
 
 def ask_until_rate_limited(page: Page, attempts: int = 3) -> str:
-    """Ask until the alert shows (the limited replica's bucket holds one message);
-    return the last question."""
+    """Ask until the alert shows, and return the last question.
+
+    The limited replica's bucket allows one message, so this takes one or two questions."""
     alert = page.get_by_role("alert")
     for attempt in range(attempts):
         question = f"Question number {attempt + 1}"
@@ -160,7 +161,7 @@ def rate_limited_page(browser: Browser, limited_gateway_url: str) -> Iterator[tu
     context.close()
 
 
-def test_rate_limited_message_says_how_long_to_wait(rate_limited_page: tuple[Page, str]) -> None:
+def test_rate_limit_message_gives_the_wait(rate_limited_page: tuple[Page, str]) -> None:
     page, _ = rate_limited_page
 
     expect(page.get_by_role("alert")).to_have_text(
