@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -12,6 +12,8 @@ from portfolio_gateway.observability.routes_match import UNMATCHED_ROUTE, RouteT
 from prometheus_client import REGISTRY
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from litestar.types import Receive, Scope, Send
     from portfolio_gateway.testing import FakeContentService, GatewayTestClient
 
@@ -106,3 +108,22 @@ async def test_response_sent_before_routing_is_counted() -> None:
     ) as client:
         await client.get("/api/v1/content/project/atlas")
     assert counted("GET", route, "429") == before + 1
+
+
+async def test_rate_limited_request_is_counted_as_429(
+    make_gateway: Callable[..., Any], fake_content: FakeContentService
+) -> None:
+    route = "/api/v1/content/{content_type}/{slug}"
+    before = counted("GET", route, "429")
+    async with make_gateway(
+        content_rate_limit_capacity=1, content_rate_limit_refill_rate=0.001
+    ) as gateway:
+        await gateway.get("/api/v1/content/project/atlas")
+        limited = await gateway.get("/api/v1/content/project/atlas")
+    assert (limited.status_code, counted("GET", route, "429")) == (429, before + 1)
+
+
+async def test_unknown_path_is_counted_as_unmatched(gateway: GatewayTestClient) -> None:
+    before = counted("GET", UNMATCHED_ROUTE, "404")
+    await gateway.get("/api/v1/nothing-here/at-all")
+    assert counted("GET", UNMATCHED_ROUTE, "404") == before + 1
