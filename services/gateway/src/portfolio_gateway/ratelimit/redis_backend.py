@@ -56,7 +56,7 @@ if allowed == 1 and cost > 0 then
 end
 return {allowed, tokens_text}
 """
-"""The whole check, run atomically by Redis; it mirrors ``bucket.take``."""
+"""The whole check, run atomically by Redis. Its arithmetic is that of ``bucket.take``."""
 
 
 class RedisBackend:
@@ -82,8 +82,8 @@ class RedisBackend:
 
         With ``consume=False`` nothing is taken (see ``bucket.take``).
 
-        Raises ``redis.exceptions.RedisError`` (or ``OSError``) when Redis fails;
-        the caller falls back to memory.
+        Raises ``redis.exceptions.RedisError`` (or ``OSError``) when Redis fails,
+        so that the caller can fall back to memory.
         """
         if self._script is None:
             self._script = client.register_script(BUCKET_SCRIPT)
