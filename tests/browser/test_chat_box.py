@@ -15,7 +15,7 @@ from portfolio_shared.testing.fake_llm import FakeReply
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from playwright.sync_api import Browser, Locator, Page
+    from playwright.sync_api import Browser, Locator, Page, Request
     from portfolio_shared.testing.fake_llm import FakeLlm
     from stack import Stack
 
@@ -116,14 +116,12 @@ def test_second_question_sends_the_session_of_the_first(
 ) -> None:
     fresh_provider.script(FakeReply.reply_text("First."), FakeReply.reply_text("Second."))
     chat_bodies: list[dict[str, Any]] = []
-    page.on(
-        "request",
-        lambda request: (
-            chat_bodies.append(request.post_data_json)
-            if request.method == "POST" and request.url.endswith("/api/v1/chat")
-            else None
-        ),
-    )
+
+    def record(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/api/v1/chat"):
+            chat_bodies.append(request.post_data_json or {})
+
+    page.on("request", record)
     open_chat(page, page_stack.gateway_url)
 
     ask(page, "Remember the word heron.")
