@@ -30,9 +30,6 @@ __all__ = [
 ReadinessStatus = Literal["ready", "degraded", "unhealthy"]
 PartStatus = Literal["ok", "error"]
 
-_encoder = msgspec.json.Encoder()
-
-
 def part_label(status: PartStatus, fallback: str | None = None) -> str:
     """Render one part's status: ``ok``, ``error`` or ``error (fallback: memory)``."""
     if fallback:
@@ -91,14 +88,6 @@ class ReadinessReport(msgspec.Struct, kw_only=True, rename="camel"):
     @property
     def http_status(self) -> int:
         return 503 if self.status == "unhealthy" else 200
-
-    def to_builtins(self) -> dict[str, object]:
-        """The JSON body of the HTTP answer."""
-        body: dict[str, object] = msgspec.to_builtins(self)
-        return body
-
-    def encode(self) -> bytes:
-        return _encoder.encode(self)
 
     @classmethod
     def from_builtins(cls, data: object) -> ReadinessReport:

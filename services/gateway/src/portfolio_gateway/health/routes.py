@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from litestar import Router, get
@@ -48,6 +48,18 @@ READY_TIMEOUT_S = 0.9
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
+
+class ProcessStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Body of the liveness and startup probes."""
+
+    status: Literal["ok", "starting", "started"]
+    uptime: int | None = None
+    """Milliseconds since this worker began starting (startup probe only)."""
+
+    version: str | None = None
+    environment: str | None = None
+
+
 try:
     VERSION = metadata.version("portfolio-gateway")
 except metadata.PackageNotFoundError:  # pragma: no cover - only outside an install
@@ -60,31 +72,33 @@ def _gateway(request: Request[Any, Any, Any]) -> GatewayState | None:
 
 
 @get(LIVENESS_PATHS, summary="Liveness probe", sync_to_thread=False)
-def liveness() -> Response[dict[str, str]]:
+def liveness() -> Response[ProcessStatus]:
     """Answers while the process runs; checks nothing else."""
-    return Response({"status": "ok"}, headers=_NO_STORE)
+    return Response(ProcessStatus(status="ok"), headers=_NO_STORE)
 
 
 @get(
     "/api/health/startup",
     summary="Startup probe",
-    responses={503: ResponseSpec(data_container=dict[str, str], description="Still starting")},
+    responses={
+        503: ResponseSpec(
+            data_container=ProcessStatus, description="Still starting", generate_examples=False
+        )
+    },
     sync_to_thread=False,
 )
-def startup(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+def startup(request: Request[Any, Any, Any]) -> Response[ProcessStatus]:
     """503 ``{"status": "starting"}`` until the worker is connected and started."""
     gateway = _gateway(request)
     if gateway is None or not gateway.started:
-        return Response({"status": "starting"}, status_code=503, headers=_NO_STORE)
-    return Response(
-        {
-            "status": "started",
-            "uptime": int((time.monotonic() - gateway.started_at) * 1000),
-            "version": VERSION,
-            "environment": gateway.settings.environment,
-        },
-        headers=_NO_STORE,
+        return Response(ProcessStatus(status="starting"), status_code=503, headers=_NO_STORE)
+    started = ProcessStatus(
+        status="started",
+        uptime=int((time.monotonic() - gateway.started_at) * 1000),
+        version=VERSION,
+        environment=gateway.settings.environment,
     )
+    return Response(started, headers=_NO_STORE)
 
 
 @get(
@@ -95,9 +109,13 @@ def startup(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         "503 `unhealthy` when a critical part (NATS, the health or content service, "
         "the database) is down. `checks.database` is always `ok` or `error`."
     ),
-    responses={503: ResponseSpec(data_container=ReadinessReport, description="Unhealthy")},
+    responses={
+        503: ResponseSpec(
+            data_container=ReadinessReport, description="Unhealthy", generate_examples=False
+        )
+    },
 )
-async def readiness(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+async def readiness(request: Request[Any, Any, Any]) -> Response[ReadinessReport]:
     gateway = _gateway(request)
     if gateway is None or gateway.nats.is_closed or not gateway.nats.is_connected:
         report = _without_health(nats="error")
@@ -110,7 +128,7 @@ async def readiness(request: Request[Any, Any, Any]) -> Response[dict[str, objec
             report = report.with_part(
                 name, result.status, critical=result.critical, fallback=result.fallback
             )
-    return Response(report.to_builtins(), status_code=report.http_status, headers=_NO_STORE)
+    return Response(report, status_code=report.http_status, headers=_NO_STORE)
 
 
 async def _ask_health(gateway: GatewayState, request: Request[Any, Any, Any]) -> ReadinessReport:

@@ -24,6 +24,8 @@ from portfolio_shared.logging import get_logger
 from portfolio_shared.nats_client import request as nats_request
 from prometheus_client import REGISTRY, Gauge, generate_latest
 
+from portfolio_gateway.http.openapi import error_responses
+
 if TYPE_CHECKING:
     from litestar import Request
 
@@ -47,7 +49,12 @@ COLLECTION_UP = Gauge(
 )
 
 
-@get(METRICS_PATH, summary="Prometheus metrics of every service", media_type=CONTENT_TYPE)
+@get(
+    METRICS_PATH,
+    summary="Prometheus metrics of every service",
+    media_type=CONTENT_TYPE,
+    responses=error_responses(401),
+)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway: GatewayState = request.app.state.gateway
     _authorize(request, gateway.settings.metrics_bearer_token)
@@ -67,9 +74,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
         body = merger.render()
     except ValueError as error:
         log.error("metrics merge failed", error=str(error))
-        return Response(
-            b"Error collecting metrics", status_code=500, media_type="text/plain; charset=utf-8"
-        )
+        raise PortfolioError("Error collecting metrics") from None
     # The type is set as a header because Litestar would append a second charset to it.
     return Response(
         body, media_type=CONTENT_TYPE, headers={"content-type": CONTENT_TYPE, **_NO_STORE}
