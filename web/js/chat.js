@@ -105,6 +105,10 @@ export class ChatBox {
   }
 
   setBusy(busy) {
+    if (!busy && document.activeElement === this.stopButton) {
+      // Stop is about to be hidden: keep the keyboard focus in the form.
+      this.input.focus();
+    }
     this.sendButton.disabled = busy;
     this.stopButton.hidden = !busy;
     this.form.setAttribute("aria-busy", String(busy));
