@@ -37,6 +37,7 @@ PUBLISH_TIMEOUT_S = 2.0
 """How long one publish waits for the stream's acknowledgement, in seconds."""
 
 _MAX_BACKOFF_S = 5.0
+_STOP_TIMEOUT_S = 5.0
 _SENT_RETENTION_S = 24 * 3600
 _PURGE_EVERY_S = 600.0
 
@@ -65,6 +66,7 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
         self._stream_ready = False
         self._last_purge = 0.0
 
@@ -79,16 +81,22 @@ class OutboxRelay:
     def start(self, client: NatsClient) -> None:
         """Start relaying over ``client`` in a background task."""
         self._client = client
+        self._stopped = False
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        """Stop after the publish in progress, if any."""
+        """Stop the background task; a publish in progress is abandoned (its row stays unsent)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._stopped = True
+        self._wake.set()
+        if task is None:
+            return
+        task.cancel()
+        # The NATS client can absorb a cancellation; the stop flag ends the loop then.
+        done, _ = await asyncio.wait({task}, timeout=_STOP_TIMEOUT_S)
+        if not done:
+            log.warning("outbox relay did not stop in time")
 
     async def relay_once(self) -> int:
         """Publish every pending event in order; returns how many were acknowledged.
@@ -96,7 +104,7 @@ class OutboxRelay:
         Stops at the first failure (raised), leaving that event and later ones pending.
         """
         sent = 0
-        while True:
+        while not self._stopped:
             batch = await store.pending_events(self._database)
             OUTBOX_PENDING.set(len(batch))
             if not batch:
@@ -107,6 +115,7 @@ class OutboxRelay:
                 OUTBOX_PUBLISHED.inc()
                 sent += 1
                 log.info("event published", event_id=event.event_id, seq=event.seq)
+        return sent
 
     async def _publish(self, event: store.PendingEvent) -> None:
         if self._client is None:
@@ -134,7 +143,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = 0.1
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopped:
             self._wake.clear()
             try:
                 await self.relay_once()
