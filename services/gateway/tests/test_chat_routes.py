@@ -3,6 +3,7 @@ content service and the fake provider."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -208,3 +209,22 @@ async def test_admin_unknown_session_is_404(client: GatewayTestClient) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"]["message"] == f"Session with identifier '{missing}' not found"
+
+
+async def test_event_stream_is_bounded_by_the_chat_timeout(
+    make_gateway: Callable[..., Any], chat_backend: ChatService, fake_llm: FakeLlm
+) -> None:
+    fake_llm.script(FakeReply.hang())
+
+    async with make_gateway(chat_request_timeout_ms=1000) as gateway:
+        response = await gateway.post(
+            "/api/v1/chat",
+            json={"message": "Hi", "visitorId": "v1"},
+            headers={"Accept": "text/event-stream"},
+        )
+        await asyncio.to_thread(fake_llm.wait_for_disconnects, 1)
+
+    name, data = sse_events(response.text)[-1]
+    assert name == "error"
+    assert data["error"]["code"] == "REQUEST_TIMEOUT"
+    assert data["error"]["message"] == "Request timeout after 1000ms"
