@@ -148,3 +148,10 @@ async def test_probes_are_not_counted_in_http_metrics(gateway: GatewayTestClient
         "http_requests_total", {"method": "GET", "route": "/api/health/live", "status": "200"}
     )
     assert counted is None
+
+
+async def test_unreachable_health_service_lists_database_as_error(
+    gateway: GatewayTestClient,
+) -> None:
+    response = await gateway.get("/api/health/ready")
+    assert response.json()["checks"]["database"] == "error"

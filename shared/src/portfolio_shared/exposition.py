@@ -1,10 +1,10 @@
 """Merging the Prometheus text expositions of many instances into one.
 
-Every instance answers its metrics subject with its own exposition. Operators
+Every instance replies on its metrics subject with its own exposition. Operators
 scrape one endpoint, so the health service and the gateway combine them:
 each sample gets ``service`` and ``instance`` labels, families of the same
 name from different instances become one family (one ``HELP``/``TYPE`` block),
-and ``instance_up`` says which instances answered in time (1) and which did
+and ``instance_up`` marks which instances replied in time (1) and which did
 not (0). The result is text format 0.0.4 that ``promtool check metrics``
 accepts.
 
@@ -59,7 +59,7 @@ class ExpositionMerger:
             self._add_family(family, labels)
 
     def add_up(self, service: str, instance: str, *, up: bool) -> None:
-        """Record whether one instance answered its metrics request in time."""
+        """Record whether one instance replied to its metrics request in time."""
         family = Metric(
             INSTANCE_UP,
             "1 when the instance answered the metrics collection in time, 0 when it did not.",
@@ -71,7 +71,7 @@ class ExpositionMerger:
         self._add_family(family, {})
 
     def render(self) -> bytes:
-        """The merged exposition in text format 0.0.4."""
+        """Render the merged exposition in text format 0.0.4."""
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_FixedCollector(list(self._families.values())))
         return generate_latest(registry)

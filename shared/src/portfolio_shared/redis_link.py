@@ -9,7 +9,7 @@ outage costs one failed operation per component, not one per request.
 ``check`` (readiness) also notices an outage while nothing uses Redis: when
 the last ping is older than ``VERIFY_INTERVAL_S`` it pings Redis in the
 background, and a failed ping switches to the fallback as a failed operation
-does. So a readiness answer reflects Redis as of about a second ago.
+does. So a readiness report reflects Redis as of about a second ago.
 """
 
 from __future__ import annotations

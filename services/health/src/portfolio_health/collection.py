@@ -1,9 +1,9 @@
 """Collecting every instance's metrics into one Prometheus exposition.
 
 Each instance discovered gets its own metrics request with a deadline; the
-ones that answer in time are merged with ``service`` and ``instance`` labels,
+ones that reply in time are merged with ``service`` and ``instance`` labels,
 the others (and instances known from earlier discoveries that no longer
-answer) appear as ``instance_up 0`` and are not waited for.
+reply) appear as ``instance_up 0`` and are not waited for.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ log = get_logger("health.metrics")
 async def fetch_exposition(
     client: NatsClient, subjects: Subjects, instance: Instance, *, timeout_s: float
 ) -> str | None:
-    """Ask one instance for its exposition; ``None`` when it does not answer in time."""
+    """Request one instance's exposition; return ``None`` when it does not reply in time."""
     try:
         reply = await client.request(
             subjects.instance_metrics(instance.micro_id),

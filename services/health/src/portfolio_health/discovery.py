@@ -2,7 +2,7 @@
 
 One ``$SRV.PING.<service name>`` is published per service kind, all with the
 same reply inbox, and every reply that arrives within the discovery window
-names one instance. Nothing says how many replies will come, so discovery
+names one instance. The number of replies is not known in advance, so discovery
 always waits the whole window; ``on_found`` lets a caller start work on an
 instance as soon as its reply arrives instead of after the window.
 
@@ -51,7 +51,7 @@ class Instance:
 
 @dataclass
 class DiscoveryRound:
-    """What one discovery found."""
+    """Result of one discovery round."""
 
     answered: list[Instance]
     """Instances that replied to the ping, in reply order."""

@@ -2,18 +2,18 @@
 
 Rules (``aggregate``):
 
-- every instance that answered its checks contributes each check under the
+- every instance that replied with its checks contributes each check under the
   check's own name (``database``, ``llm``, ``session_store``, ``cache``, …);
   a part reported by several instances is ``error`` when any of them failed;
 - ``content`` and ``chat`` name the services themselves: ``ok`` while at
-  least one instance answered its checks in time;
-- ``nats`` is ``ok`` (the question arrived over it) and ``database`` is always
+  least one instance replied with its checks in time;
+- ``nats`` is ``ok`` (the request arrived over it) and ``database`` is always
   listed, ``error`` when no content instance could report it;
 - a part is critical when the reporting service marked its check critical,
   and ``nats``, ``content`` and ``database`` always are.
 
-``ReadinessMonitor`` caches the answer for about a second and lets concurrent
-askers share one evaluation, so a storm of probes costs one round of checks.
+``ReadinessMonitor`` caches the report for about a second and lets concurrent
+callers share one evaluation, so a storm of probes costs one round of checks.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ READINESS_STATUS = Gauge(
 )
 READINESS_CHECK = Gauge(
     "readiness_check_ok",
-    "1 when the part passed in the last aggregated readiness answer, 0 when it failed.",
+    "1 when the part passed in the last aggregated readiness report, 0 when it failed.",
     ["part"],
 )
 _STATUS_VALUE = {"ready": 0, "degraded": 1, "unhealthy": 2}
@@ -75,7 +75,7 @@ _STATUS_VALUE = {"ready": 0, "degraded": 1, "unhealthy": 2}
 def aggregate(
     results: Iterable[tuple[Instance, CheckReport | None]], *, checked_at: str | None = None
 ) -> ReadinessReport:
-    """Combine per-instance check reports (``None``: did not answer) into one answer."""
+    """Combine per-instance check reports (``None``: no reply in time) into one report."""
     instances: list[InstanceReadiness] = []
     answered_kinds: set[str] = set()
     by_part: dict[str, list[CheckResult]] = {}
@@ -133,7 +133,7 @@ def _combine(results: list[CheckResult]) -> str:
 async def ask_checks(
     client: NatsClient, subjects: Subjects, instance: Instance, *, timeout_s: float
 ) -> CheckReport | None:
-    """Ask one instance for its checks; ``None`` when it does not answer in time."""
+    """Request one instance's checks; return ``None`` when it does not reply in time."""
     try:
         reply = await client.request(
             subjects.instance_checks(instance.micro_id),
@@ -180,7 +180,7 @@ async def evaluate_readiness(
 
 
 class ReadinessMonitor:
-    """Serves the last readiness answer for ``ttl_s`` seconds; one evaluation at a time."""
+    """Cache of the last readiness report, kept ``ttl_s`` seconds; one evaluation at a time."""
 
     def __init__(
         self,
@@ -197,12 +197,12 @@ class ReadinessMonitor:
         self._last_status: str | None = None
 
     async def current(self) -> ReadinessReport:
-        """The cached answer while fresh, else the result of a (shared) new evaluation."""
+        """Return the cached report while fresh, else the result of a (shared) new evaluation."""
         if self._cached is not None and self._clock() - self._cached[0] < self._ttl_s:
             return self._cached[1]
         if self._running is None:
             self._running = asyncio.create_task(self._refresh())
-        # Shielded: one asker giving up must not cancel the evaluation the others wait for.
+        # Shielded, so a caller that gives up does not cancel the evaluation others wait for.
         return await asyncio.shield(self._running)
 
     async def _refresh(self) -> ReadinessReport:

@@ -1,7 +1,7 @@
 """The health service's endpoints: aggregated readiness and merged metrics.
 
-``health_ready`` answers a ``ReadinessReport`` (cached about a second).
-``health_metrics`` answers ``{"exposition": <text>}``: this instance's own
+``health_ready`` replies with a ``ReadinessReport`` (cached about a second).
+``health_metrics`` replies with ``{"exposition": <text>}``: this instance's own
 metrics plus every other instance's, except the one named by the request's
 ``exclude`` query parameter (the asking gateway, which adds its own).
 """

@@ -1,11 +1,11 @@
-"""The aggregated readiness answer: what the health service replies and the gateway serves.
+"""The aggregated readiness report: the health service's reply, served by the gateway.
 
 ``checks`` maps each part of the system to one short string an operator reads
 at a glance: ``"ok"`` or ``"error"``, followed by `` (fallback: memory)`` when
 something took over for the part. ``checks.database`` is always present and
 always exactly ``"ok"`` or ``"error"``, so ``jq '.checks.database'`` works as
 the runbook uses it. ``critical`` lists the parts whose ``error`` makes the
-whole answer ``unhealthy`` (HTTP 503); an error in any other part makes it
+whole report ``unhealthy`` (HTTP 503); an error in any other part makes it
 ``degraded`` (HTTP 200). ``instances`` holds each instance's own checks, for
 finding which replica failed and why.
 """
@@ -29,6 +29,7 @@ __all__ = [
 
 ReadinessStatus = Literal["ready", "degraded", "unhealthy"]
 PartStatus = Literal["ok", "error"]
+
 
 def part_label(status: PartStatus, fallback: str | None = None) -> str:
     """Render one part's status: ``ok``, ``error`` or ``error (fallback: memory)``."""
@@ -55,7 +56,7 @@ class InstanceReadiness(msgspec.Struct, kw_only=True, omit_defaults=True):
     instance: str
     status: Literal["ok", "error", "unreachable"]
     """``error`` when one of its checks failed; ``unreachable`` when it was discovered
-    but did not answer its checks in time."""
+    but did not reply with its checks in time."""
 
     checks: dict[str, CheckResult] = {}
 
@@ -66,11 +67,11 @@ class ReadinessReport(msgspec.Struct, kw_only=True, rename="camel"):
     status: ReadinessStatus
     checks: dict[str, str]
     critical: list[str]
-    """Names of the parts in ``checks`` whose error makes the answer ``unhealthy``."""
+    """Names of the parts in ``checks`` whose error makes the report ``unhealthy``."""
 
     instances: list[InstanceReadiness] = []
     checked_at: str | None = None
-    """When the health service ran the checks (it caches the answer for about a second)."""
+    """When the health service ran the checks (it caches the report for about a second)."""
 
     def with_part(
         self, name: str, status: PartStatus, *, critical: bool, fallback: str | None = None

@@ -41,10 +41,10 @@ HEALTH_PATH_PREFIX = "/api/health"
 """Every probe path except ``/`` is under this prefix."""
 
 LIVENESS_PATHS = ["/", "/api/health", "/api/health/live"]
-"""Paths answering ``{"status": "ok"}`` whenever the process runs."""
+"""Paths that return ``{"status": "ok"}`` whenever the process runs."""
 
 READY_TIMEOUT_S = 0.9
-"""Longest wait for the health service's answer, so a probe gets an answer within a second."""
+"""Maximum wait for the health service's reply, in seconds, so a probe gets a response within a second."""
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -73,7 +73,7 @@ def _gateway(request: Request[Any, Any, Any]) -> GatewayState | None:
 
 @get(LIVENESS_PATHS, summary="Liveness probe", sync_to_thread=False)
 def liveness() -> Response[ProcessStatus]:
-    """Answers while the process runs; checks nothing else."""
+    """Return ``ok`` while the process runs; check nothing else."""
     return Response(ProcessStatus(status="ok"), headers=_NO_STORE)
 
 
@@ -152,9 +152,12 @@ async def _ask_health(gateway: GatewayState, request: Request[Any, Any, Any]) ->
 
 
 def _without_health(*, nats: str) -> ReadinessReport:
-    """The answer when the health service cannot be asked: unhealthy, naming it."""
-    checks = {"nats": nats, "health": "error"}
-    return ReadinessReport(status="unhealthy", checks=checks, critical=["health", "nats"])
+    """Build the report for when the health service cannot be reached: unhealthy, naming it."""
+    # The database cannot be confirmed without the health service, and the
+    # runbook reads ``checks.database``, so it is listed as an error too.
+    checks = {"nats": nats, "health": "error", "database": "error"}
+    critical = ["database", "health", "nats"]
+    return ReadinessReport(status="unhealthy", checks=checks, critical=critical)
 
 
 health_router = Router(path="/", route_handlers=[liveness, startup, readiness], tags=["health"])

@@ -1,9 +1,9 @@
 """``GET /api/metrics``: every instance's metrics in one Prometheus text exposition.
 
-The gateway worker that answers adds its own registry (labelled
+The gateway worker that serves the request adds its own registry (labelled
 ``service="gateway"`` and its instance name) to what the health service
 collected from every other instance. When the health service cannot be
-reached, the answer still holds this worker's own metrics, with
+reached, the response still contains this worker's own metrics, with
 ``metrics_collection_up 0`` saying the rest is missing.
 
 Open by default, as the runbook curls it bare; with ``METRICS_BEARER_TOKEN``
@@ -38,7 +38,7 @@ log = get_logger("gateway.metrics")
 METRICS_PATH = "/api/metrics"
 
 COLLECTION_TIMEOUT_S = 3.0
-"""Longest wait for the health service's merged exposition, in seconds."""
+"""Maximum wait for the health service's merged exposition, in seconds."""
 
 _NO_STORE = {"cache-control": "no-store"}
 
@@ -93,7 +93,7 @@ def _authorize(request: Request[Any, Any, Any], token: str | None) -> None:
 
 
 async def _collect_others(gateway: GatewayState, request: Request[Any, Any, Any]) -> str | None:
-    """The health service's exposition of every other instance, or ``None`` if unavailable."""
+    """Fetch the health service's exposition of every other instance; ``None`` if unavailable."""
     message = ServiceRequest(
         query={"exclude": gateway.runtime.micro_id},
         request_id=request.scope.get("state", {}).get("request_id"),

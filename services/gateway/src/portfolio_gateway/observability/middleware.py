@@ -52,7 +52,7 @@ _UNMETERED_PREFIXES = ("/api/health", "/api/metrics")
 
 
 def is_unmetered_path(path: str) -> bool:
-    """Whether ``path`` is a probe or the metrics endpoint (not counted in HTTP metrics)."""
+    """Return whether ``path`` is a probe or the metrics endpoint (not counted in HTTP metrics)."""
     normalised = path.rstrip("/").lower()
     if normalised == "":
         return True
@@ -65,7 +65,7 @@ def is_unmetered_path(path: str) -> bool:
 class ObservabilityMiddleware:
     """ASGI middleware: one server span and one metrics observation per HTTP request.
 
-    ``litestar`` supplies the route templates for requests answered before
+    ``litestar`` supplies the route templates for requests rejected before
     routing; without it they are read from ``scope["app"]`` when Litestar set it.
     """
 

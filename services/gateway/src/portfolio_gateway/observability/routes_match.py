@@ -33,7 +33,7 @@ class RouteTemplates:
         self._patterns = patterns
 
     def match(self, path: str) -> str:
-        """The template ``path`` matches (case-insensitively), or ``UNMATCHED_ROUTE``."""
+        """Return the template ``path`` matches (case-insensitively), or ``UNMATCHED_ROUTE``."""
         segments = [part for part in path.split("/") if part]
         for template, pattern in self._patterns:
             if _matches(pattern, segments):
