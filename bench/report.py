@@ -29,6 +29,10 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _loads(values: list[float] | None) -> str:
+    return "unknown" if not values else " / ".join(f"{value:.1f}" for value in values)
+
+
 def _met(met: bool | None) -> str:
     return {True: "met", False: "**missed**", None: "not measured"}[met]
 
@@ -63,7 +67,10 @@ def render_markdown(results: RunResults) -> str:
         f"{meta['settings']['duration_s']} s per measurement after {meta['settings']['warmup_s']} s of warm-up; "
         f"gateway and baselines served by granian with {meta['settings']['workers']} worker(s), HTTP/1.1.",
         "- The load generator and every server share the same cores, so absolute numbers are "
-        "lower than on a dedicated load machine; the ratios are the point.",
+        "lower than on a dedicated load machine; the ratios are the point. Load average "
+        f"(1, 5, 15 min) at the start: {_loads(meta.get('load_average_start'))}, at the end: "
+        f"{_loads(meta.get('load_average_end'))}; anything above the core count means other "
+        "processes were competing for the CPU during the run.",
         "",
         "## Targets",
         "",
@@ -178,7 +185,17 @@ def render_markdown(results: RunResults) -> str:
         )
 
     if results.latencies:
-        lines += ["## Invalidation latency", ""]
+        lines += [
+            "## Invalidation latency",
+            "",
+            "Each write is an admin `PUT` through one replica; the other replica, which has the "
+            "item cached, is then read back to back until it serves the new version. The "
+            "*of which* rows time the same writes from the 2xx to the `ContentChanged` event "
+            "reaching a plain NATS subscriber, the part spent in the content service's outbox "
+            "relay and JetStream; the rest is the replica's consumer, its cache drop and one "
+            "uncached read.",
+            "",
+        ]
         lines += _table(
             ["measurement", "writes", "p50 ms", "p90 ms", "p99 ms", "max ms", "missed"],
             [
@@ -292,8 +309,9 @@ def key_ratios_line(results: RunResults) -> str:
         path = results.path(key)
         parts.append(f"{label}={_num(path.ratio if path else None, 2)}")
         parts.append(f"{label}_cpu={_num(path.cpu_ratio if path else None, 2)}")
-    invalidation = next((s for s in results.latencies if s.key == "invalidation"), None)
-    parts.append(f"invalidation_p99={_num(invalidation.p99_ms if invalidation else None, 1)}ms")
+    for summary in results.latencies:
+        if not summary.key.endswith("_event"):
+            parts.append(f"{summary.key}_p99={_num(summary.p99_ms, 1)}ms")
     limiter = {o.key: o for o in results.operations}
     if "ratelimit_check" in limiter and "redis_get" in limiter and limiter["redis_get"].ops_per_s:
         ratio = limiter["ratelimit_check"].ops_per_s / limiter["redis_get"].ops_per_s

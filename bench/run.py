@@ -7,6 +7,7 @@ run goes on, so one broken part never hides the numbers of the others.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import asdict
@@ -63,6 +64,7 @@ class Run:
                 "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "elapsed_s": 0.0,
                 "machine": machine_facts(),
+                "load_average_start": [round(value, 2) for value in os.getloadavg()],
                 "versions": software_versions(),
                 "settings": asdict(config),
             }
@@ -270,23 +272,55 @@ class Run:
         )
 
     def invalidation(self) -> None:
+        """Time writes on replica 0 until replica 1 serves them: memory caches, then Redis."""
         if self.item is None:
             raise RuntimeError("no published item was found to write to")
         system = self.system
-        with (
-            GatewayClient(system.gateways[0].url, system.admin_key) as writer,
-            GatewayClient(system.gateways[1].url, system.admin_key) as reader,
-        ):
-            admin_item = writer.get_data(f"/api/v1/admin/content/{self.item['id']}")
-            self.results.latencies.append(
-                invalidation.measure_invalidation(
-                    writer,
-                    reader,
-                    admin_item,
-                    writes=self.config.invalidation_writes,
-                    deadline_s=self.config.invalidation_deadline_s,
-                )
+        self._time_invalidation(
+            system.gateways[0].url,
+            system.gateways[1].url,
+            key="invalidation",
+            title="Memory cache per replica: write on replica 0 → served by replica 1",
+        )
+        redis_env = {
+            "REDIS_URL": system.ensure_redis(),
+            "REDIS_KEY_PREFIX": f"{system.namespace}:",
+        }
+        first = system.start_gateway(replica=3, env=redis_env)
+        second = system.start_gateway(replica=4, env=redis_env)
+        try:
+            self._time_invalidation(
+                first.url,
+                second.url,
+                key="invalidation_redis",
+                title="Shared Redis cache: write on replica 0 → served by replica 1",
             )
+        finally:
+            for handle in (first, second):
+                system.stop_child(handle.child)
+                system.gateways.remove(handle)
+
+    def _time_invalidation(self, writer_url: str, reader_url: str, *, key: str, title: str) -> None:
+        assert self.item is not None
+        with (
+            GatewayClient(writer_url, self.system.admin_key) as writer,
+            GatewayClient(reader_url, self.system.admin_key) as reader,
+        ):
+            tap = invalidation.EventTap(self.system.nats_url, self.system.namespace)
+            admin_item = writer.get_data(f"/api/v1/admin/content/{self.item['id']}")
+            with tap:
+                self.results.latencies.extend(
+                    invalidation.measure_invalidation(
+                        writer,
+                        reader,
+                        admin_item,
+                        writes=self.config.invalidation_writes,
+                        deadline_s=self.config.invalidation_deadline_s,
+                        tap=tap,
+                        key=key,
+                        title=title,
+                    )
+                )
 
     def record_memory_after(self) -> None:
         for child in self._measured_children():
@@ -356,17 +390,24 @@ class Run:
                     else path.ratio >= CACHED_RATIO_TARGET,
                 )
             )
-        latency = next((s for s in results.latencies if s.key == "invalidation"), None)
+        timed = [
+            s
+            for s in results.latencies
+            if s.key.startswith("invalidation") and not s.key.endswith("_event")
+        ]
+        latency = max(timed, key=lambda summary: summary.p99_ms, default=None)
         results.targets.append(
             Target(
                 name="Invalidation p99",
                 goal=f"< {INVALIDATION_P99_TARGET_MS:.0f} ms, no write missed",
                 measured="-"
                 if latency is None
-                else f"{latency.p99_ms:.1f} ms ({latency.misses} missed)",
+                else f"{latency.p99_ms:.1f} ms, worst of {len(timed)} setups "
+                f"({sum(s.misses for s in timed)} missed)",
                 met=None
                 if latency is None or latency.count == 0
-                else latency.p99_ms < INVALIDATION_P99_TARGET_MS and latency.misses == 0,
+                else latency.p99_ms < INVALIDATION_P99_TARGET_MS
+                and all(s.misses == 0 for s in timed),
             )
         )
         after = [row for row in results.memory if row.after_mb is not None]
@@ -412,6 +453,7 @@ class Run:
 
     def finish(self) -> RunResults:
         self.results.meta["elapsed_s"] = round(time.monotonic() - self.started, 1)
+        self.results.meta["load_average_end"] = [round(value, 2) for value in os.getloadavg()]
         return self.results
 
 
