@@ -98,7 +98,7 @@ class Run:
             system.start_service(kind)
         system.start_gateway(replica=0)
         system.start_gateway(replica=1)
-        system.wait_ready(system.gateways[0].url)
+        system.wait_ready(system.gateways[0].url, parts=("content", "chat"))
 
     def record_idle_memory(self) -> None:
         for child in self._measured_children():

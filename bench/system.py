@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 from portfolio_shared.testing.servers import ManagedServer, free_port, start_nats, start_redis
 
 from bench.baselines import BASELINE_PATH, BODY_FILE_VARIABLE
@@ -255,9 +256,25 @@ class BenchSystem:
         self.gateways.append(handle)
         return handle
 
-    def wait_ready(self, gateway_url: str) -> None:
-        """Wait until the gateway reports the whole system ready (200: ready or degraded)."""
-        wait_http(gateway_url + "/api/health/ready", timeout_s=START_TIMEOUT_S)
+    def wait_ready(self, gateway_url: str, *, parts: tuple[str, ...] = ()) -> None:
+        """Wait until the gateway reports the system ready (200) with each of ``parts`` ``ok``.
+
+        Non-critical services (chat) do not hold readiness back, so a benchmark
+        that needs one names it in ``parts``.
+        """
+        url = gateway_url + "/api/health/ready"
+        wait_http(url, timeout_s=START_TIMEOUT_S)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while parts:
+            try:
+                checks = httpx.get(url, timeout=2.0).json().get("checks", {})
+            except (httpx.HTTPError, ValueError):
+                checks = {}
+            if all(checks.get(part) == "ok" for part in parts):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{', '.join(parts)} not ok after {START_TIMEOUT_S}s: {checks}")
+            time.sleep(0.1)
 
     def stop_services(self) -> None:
         """Stop every gateway and service (not NATS, Redis or the fake provider)."""
