@@ -58,9 +58,7 @@ def test_metrics_cover_every_service_and_pass_promtool(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_frozen_service_is_reported_down_not_waited_for(
-    make_stack: MakeStack, fake_llm: FakeLlm
-) -> None:
+def test_frozen_service_reported_down(make_stack: MakeStack, fake_llm: FakeLlm) -> None:
     stack = make_stack()
     scrape_until(stack, 'instance_up{instance="chat-0",service="chat"} 1.0')
 

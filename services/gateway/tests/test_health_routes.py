@@ -73,7 +73,7 @@ async def test_liveness_paths_answer_ok(gateway: GatewayTestClient, path: str) -
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
-async def test_startup_reports_started_with_uptime_version_environment(
+async def test_startup_reports_uptime_and_version(
     gateway: GatewayTestClient,
 ) -> None:
     body = (await gateway.get("/api/health/startup")).json()

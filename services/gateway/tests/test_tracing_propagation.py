@@ -70,7 +70,7 @@ def span_named(spans: InMemorySpanExporter, name: str) -> ReadableSpan:
     return found[0]
 
 
-async def test_gateway_opens_a_server_span_named_by_route(
+async def test_server_span_named_by_route(
     gateway: GatewayTestClient, content_service: None, spans: InMemorySpanExporter
 ) -> None:
     await gateway.get("/api/v1/content/project/atlas")
@@ -87,7 +87,7 @@ async def test_service_handler_span_joins_the_gateway_trace(
     assert handler.context.trace_id == server.context.trace_id
 
 
-async def test_service_handler_span_is_a_child_of_the_server_span(
+async def test_handler_span_child_of_server_span(
     gateway: GatewayTestClient, content_service: None, spans: InMemorySpanExporter
 ) -> None:
     await gateway.get("/api/v1/content/project/atlas")
@@ -118,7 +118,7 @@ async def test_incoming_traceparent_is_continued(
     assert format(server.context.trace_id, "032x") == trace_id
 
 
-def test_log_lines_are_json_with_trace_and_request_ids(exporter: InMemorySpanExporter) -> None:
+def test_json_logs_carry_trace_id(exporter: InMemorySpanExporter) -> None:
     output = io.StringIO()
     configure_logging("gateway", fmt="json")
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(output))

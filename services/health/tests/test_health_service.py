@@ -194,7 +194,7 @@ async def test_instance_names_come_from_instance_id(
     assert ("content", "content-7") in {(item.service, item.instance) for item in answer.instances}
 
 
-async def test_hanging_instance_is_unreachable_and_the_answer_still_arrives(
+async def test_hanging_instance_listed_unreachable(
     nats_server: ManagedServer, namespace: str, health: HealthService
 ) -> None:
     async with (
@@ -216,7 +216,7 @@ async def test_answer_is_cached_between_close_probes(
     assert second.checked_at == first.checked_at
 
 
-async def test_metrics_label_each_sample_with_service_and_instance(
+async def test_metrics_labelled_by_instance(
     nats_server: ManagedServer, namespace: str, health: HealthService
 ) -> None:
     expected = 'instance_up{instance="content-0",service="content"} 1.0'
@@ -268,7 +268,7 @@ async def test_merged_metrics_pass_promtool(
     assert checked.returncode == 0, checked.stderr.decode() + checked.stdout.decode()
 
 
-async def test_ready_answer_is_json_with_camel_case_keys(health: HealthService) -> None:
+async def test_ready_reply_uses_camel_case(health: HealthService) -> None:
     reply = await health.runtime.client.request(
         health.runtime.subjects.health_ready, ServiceRequest().encode(), timeout=1.0
     )

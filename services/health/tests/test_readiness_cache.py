@@ -31,7 +31,7 @@ class CountingEvaluation:
         return ReadinessReport(status="ready", checks={"database": "ok"}, critical=["database"])
 
 
-async def test_answer_is_reused_within_the_time_to_live() -> None:
+async def test_report_reused_within_ttl() -> None:
     clock, evaluate = Clock(), CountingEvaluation()
     monitor = ReadinessMonitor(evaluate, ttl_s=1.0, clock=clock)
     await monitor.current()
@@ -40,7 +40,7 @@ async def test_answer_is_reused_within_the_time_to_live() -> None:
     assert evaluate.calls == 1
 
 
-async def test_answer_is_refreshed_after_the_time_to_live() -> None:
+async def test_report_refreshed_after_ttl() -> None:
     clock, evaluate = Clock(), CountingEvaluation()
     monitor = ReadinessMonitor(evaluate, ttl_s=1.0, clock=clock)
     await monitor.current()
@@ -60,7 +60,7 @@ async def test_concurrent_askers_share_one_evaluation() -> None:
     assert evaluate.calls == 1
 
 
-async def test_an_asker_giving_up_does_not_cancel_the_shared_evaluation() -> None:
+async def test_cancelled_caller_keeps_shared_evaluation() -> None:
     evaluate = CountingEvaluation()
     evaluate.release = asyncio.Event()
     monitor = ReadinessMonitor(evaluate, ttl_s=1.0, clock=Clock())

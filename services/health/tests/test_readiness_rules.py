@@ -32,7 +32,7 @@ def test_every_part_ok_is_ready() -> None:
     assert aggregate(healthy_system()).status == "ready"
 
 
-def test_database_check_is_exactly_ok_when_it_passes() -> None:
+def test_database_passing_reads_ok() -> None:
     assert aggregate(healthy_system()).checks["database"] == "ok"
 
 
@@ -70,12 +70,12 @@ def test_critical_part_down_is_unhealthy(
     assert (answer.status, answer.checks[failing_part]) == ("unhealthy", "error")
 
 
-def test_database_is_an_error_when_no_content_instance_reports_it() -> None:
+def test_database_unreported_reads_error() -> None:
     answer = aggregate([report("chat", llm=OK)])
     assert answer.checks["database"] == "error"
 
 
-def test_unreachable_content_instance_does_not_count_as_running() -> None:
+def test_unreachable_content_not_running() -> None:
     answer = aggregate([(instance("content"), None), report("chat", llm=OK)])
     assert answer.checks["content"] == "error"
 
@@ -86,7 +86,7 @@ def test_unreachable_instance_is_listed_as_such() -> None:
     assert ("frozen", "unreachable") in listed
 
 
-def test_second_content_replica_keeps_the_system_ready_while_one_is_unreachable() -> None:
+def test_second_content_replica_keeps_ready() -> None:
     answer = aggregate([*healthy_system(), (instance("content", "frozen"), None)])
     assert answer.status == "ready"
 
@@ -123,7 +123,7 @@ def test_non_critical_part_down_is_degraded(
     assert aggregate(results).status == "degraded"
 
 
-def test_fallback_in_use_is_named_in_the_part() -> None:
+def test_fallback_named_in_part() -> None:
     results = [
         *healthy_system(),
         report(
@@ -133,7 +133,7 @@ def test_fallback_in_use_is_named_in_the_part() -> None:
     assert aggregate(results).checks["cache"] == "error (fallback: memory)"
 
 
-def test_part_fails_when_any_instance_reports_it_failing() -> None:
+def test_any_failing_instance_fails_part() -> None:
     results = [
         *healthy_system(),
         report("chat", "b", llm=CheckResult(status="error", critical=False)),
@@ -141,7 +141,7 @@ def test_part_fails_when_any_instance_reports_it_failing() -> None:
     assert aggregate(results).checks["llm"] == "error"
 
 
-def test_check_marked_critical_by_its_service_is_critical() -> None:
+def test_service_marks_check_critical() -> None:
     results = [*healthy_system(), report("chat", "b", llm=CheckResult(status="ok", critical=True))]
     assert "llm" in aggregate(results).critical
 
@@ -150,12 +150,12 @@ def test_critical_list_names_nats_content_and_database() -> None:
     assert {"nats", "content", "database"} <= set(aggregate(healthy_system()).critical)
 
 
-def test_report_adds_a_failing_critical_part_as_unhealthy() -> None:
+def test_added_critical_error_is_unhealthy() -> None:
     answer = aggregate(healthy_system()).with_part("health", "error", critical=True)
     assert answer.status == "unhealthy"
 
 
-def test_report_keeps_an_existing_error_when_ok_is_added() -> None:
+def test_added_ok_keeps_existing_error() -> None:
     degraded = aggregate(
         [
             *healthy_system(),
