@@ -19,9 +19,12 @@ INSTALLED := $(VENV)/.make-installed
 PROJECT_FILES := uv.lock pyproject.toml $(wildcard shared/pyproject.toml services/*/pyproject.toml)
 OPS := $(PY) -m portfolio_content.ops
 
-# Packages and tests that the strict type check covers.
-MYPY_PATHS := shared/src $(wildcard services/*/src) shared/tests $(wildcard services/*/tests)
-INTEGRATION_DIR := tests/integration
+# Packages and tests that the strict type check covers. Each folder under tests/
+# is checked on its own, with itself on the module path, because its test
+# modules import helpers by bare name (``from stack import Stack``), from beside
+# them or from tests/integration.
+MYPY_PATHS := shared/src $(wildcard services/*/src) shared/tests $(wildcard services/*/tests) $(wildcard bench)
+SYSTEM_TEST_DIRS := $(wildcard tests/*/)
 
 .PHONY: help install run test test-deps lint format \
 	db-generate db-migrate db-migrate-prod db-downgrade backup restore import export \
@@ -89,7 +92,10 @@ lint: $(INSTALLED) ## Check formatting, lint rules and strict types
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)
-	MYPYPATH=$(INTEGRATION_DIR) $(VENV)/bin/mypy $(INTEGRATION_DIR)
+	@for dir in $(SYSTEM_TEST_DIRS); do \
+		echo "MYPYPATH=$$dir:tests/integration $(VENV)/bin/mypy $$dir"; \
+		MYPYPATH=$$dir:tests/integration $(VENV)/bin/mypy $$dir || exit 1; \
+	done
 
 format: $(INSTALLED) ## Rewrite files in the project's format and apply safe lint fixes
 	$(VENV)/bin/ruff format .
