@@ -1,4 +1,4 @@
-"""The Prometheus alert rules: valid for promtool, and their unit tests pass."""
+"""The Prometheus configuration and alert rules: valid for promtool, and their unit tests pass."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def run_promtool(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_alert_rules_pass_promtool_check(promtool: str) -> None:
     checked = run_promtool(promtool, "check", "rules", "alerts.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_prometheus_config_passes_promtool_check(promtool: str) -> None:
+    checked = run_promtool(promtool, "check", "config", "prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
