@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from browser_setup import ARTIFACTS_DIR, CHROMIUM_FLAGS, chromium_path, new_context
 from portfolio_shared.testing.fake_llm import FakeLlm
+from portfolio_shared.testing.servers import free_port
 from stack import Stack, StackOptions
 from static_site import StaticSite
 
@@ -79,6 +80,13 @@ def allowed_site() -> Iterator[StaticSite]:
 def other_site() -> Iterator[StaticSite]:
     """The page on an origin the stack does not allow."""
     with StaticSite() as site:
+        yield site
+
+
+@pytest.fixture(scope="session")
+def offline_site() -> Iterator[StaticSite]:
+    """The page with an API base where nothing listens, for testing its modules alone."""
+    with StaticSite(api_base=f"http://127.0.0.1:{free_port()}") as site:
         yield site
 
 

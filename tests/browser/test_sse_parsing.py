@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from browser_setup import new_context
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page
     from static_site import StaticSite
 
 READ_EVENTS = """
@@ -30,17 +31,13 @@ async (chunks) => {
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[StaticSite]:
-    from static_site import StaticSite
-
-    with StaticSite(api_base="http://127.0.0.1:9") as started:
-        yield started
-
-
-@pytest.fixture
-def module_page(page: Page, site: StaticSite) -> Page:
-    page.goto(site.url)
-    return page
+def module_page(browser: Browser, offline_site: StaticSite) -> Iterator[Page]:
+    """The page loaded once; its modules are imported into it by each test."""
+    context = new_context(browser)
+    page = context.new_page()
+    page.goto(offline_site.url)
+    yield page
+    context.close()
 
 
 def read_events(page: Page, chunks: list[bytes]) -> list[dict[str, Any]]:
