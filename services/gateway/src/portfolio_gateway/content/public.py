@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Request, Router, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath  # noqa: TC002 - Litestar reads handler annotations at runtime
+from litestar.response.base import ASGIResponse
 from portfolio_shared.errors import ServiceUnavailableError
 from portfolio_shared.logging import get_logger
 
@@ -28,6 +29,8 @@ from portfolio_gateway.http.openapi import DataEnvelope, error_responses
 from portfolio_gateway.state import gateway_state
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from portfolio_shared.contract import ServiceRequest
 
 __all__ = ["LIST_MAX_AGE_S", "OBJECT_MAX_AGE_S", "public_content_router"]
@@ -43,7 +46,11 @@ OBJECT_MAX_AGE_S = 300
 CACHE_NAME = "content"
 """Value of the ``cache`` label of the cache metrics."""
 
-STALE_WARNING = '110 - "Response is Stale"'
+STALE_WARNING = b'110 - "Response is Stale"'
+
+_CACHE_CONTROL = {
+    max_age: f"public, max-age={max_age}".encode() for max_age in (LIST_MAX_AGE_S, OBJECT_MAX_AGE_S)
+}
 
 _encoder = msgspec.json.Encoder()
 
@@ -60,19 +67,19 @@ _PUBLIC_RESPONSES = {
 
 def _respond(
     request: Request[Any, Any, Any], entry: CachedResponse, *, max_age: int, cache_state: str
-) -> Response[Any]:
-    headers = {
-        "ETag": entry.etag,
-        "Cache-Control": f"public, max-age={max_age}",
-        "X-Cache": cache_state,
-    }
+) -> ASGIResponse:
+    # A raw ASGI response: cached bodies are sent as stored, without re-encoding.
+    headers = [
+        (b"etag", entry.etag.encode()),
+        (b"cache-control", _CACHE_CONTROL[max_age]),
+        (b"x-cache", cache_state.encode()),
+    ]
     if cache_state == "STALE":
-        headers["Warning"] = STALE_WARNING
+        headers.append((b"warning", STALE_WARNING))
     if if_none_match_hits(request.headers.get("if-none-match"), entry.etag):
-        return Response(content=b"", status_code=304, headers=headers)
-    return Response(
-        content=entry.body, status_code=200, headers=headers, media_type="application/json"
-    )
+        return ASGIResponse(status_code=304, encoded_headers=headers)
+    headers.append((b"content-type", b"application/json"))
+    return ASGIResponse(body=entry.body, status_code=200, encoded_headers=headers)
 
 
 async def _serve(
@@ -80,9 +87,9 @@ async def _serve(
     *,
     key: str | None,
     subject: str,
-    message: ServiceRequest,
+    message: Callable[[], ServiceRequest],
     max_age: int,
-) -> Response[Any]:
+) -> ASGIResponse:
     gateway = gateway_state(request)
     cache = gateway.cache
     synced = gateway.invalidation is not None and gateway.invalidation.synced
@@ -96,7 +103,7 @@ async def _serve(
 
     seen = await cache.generation() if key is not None and synced else None
     try:
-        data = await call_service(request, subject, message, service="content")
+        data = await call_service(request, subject, message(), service="content")
     except ServiceUnavailableError as error:
         stale = await cache.get(key) if key is not None else None
         if stale is None:
@@ -108,8 +115,8 @@ async def _serve(
     reply = as_http_reply(data)
     body = _encoder.encode(reply.body)
     if reply.status != 200:
-        return Response(
-            content=body,
+        return ASGIResponse(
+            body=body,
             status_code=reply.status,
             headers=dict(reply.headers),
             media_type="application/json",
@@ -131,13 +138,13 @@ async def _serve(
     description="Published, non-deleted items, optionally of one `type`.",
     responses=_PUBLIC_RESPONSES,
 )
-async def list_content(request: Request[Any, Any, Any]) -> Response[Any]:
-    message = service_request(request)
+async def list_content(request: Request[Any, Any, Any]) -> ASGIResponse:
+    query = {key: values[-1] for key, values in request.query_params.dict().items() if values}
     return await _serve(
         request,
-        key=list_key(message.query),
+        key=list_key(query),
         subject=gateway_state(request).subjects.content_public_list,
-        message=message,
+        message=lambda: service_request(request),
         max_age=LIST_MAX_AGE_S,
     )
 
@@ -147,12 +154,12 @@ async def list_content(request: Request[Any, Any, Any]) -> Response[Any]:
     summary="All published content grouped by type",
     responses=_PUBLIC_RESPONSES,
 )
-async def content_bundle(request: Request[Any, Any, Any]) -> Response[Any]:
+async def content_bundle(request: Request[Any, Any, Any]) -> ASGIResponse:
     return await _serve(
         request,
         key=bundle_key(),
         subject=gateway_state(request).subjects.content_public_bundle,
-        message=service_request(request),
+        message=lambda: service_request(request),
         max_age=OBJECT_MAX_AGE_S,
     )
 
@@ -164,12 +171,12 @@ async def content_bundle(request: Request[Any, Any, Any]) -> Response[Any]:
 )
 async def content_item(
     request: Request[Any, Any, Any], content_type: FromPath[str], slug: FromPath[str]
-) -> Response[Any]:
+) -> ASGIResponse:
     return await _serve(
         request,
         key=item_key(content_type, slug),
         subject=gateway_state(request).subjects.content_public_item,
-        message=service_request(request, params={"type": content_type, "slug": slug}),
+        message=lambda: service_request(request, params={"type": content_type, "slug": slug}),
         max_age=OBJECT_MAX_AGE_S,
     )
 

@@ -16,6 +16,7 @@ Handlers read what this layer found from ``request.scope["state"]``:
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -68,6 +69,9 @@ CHAT_PATH_PREFIX = "/api/v1/chat"
 
 ADMIN_CHAT_PATH_PREFIX = "/api/v1/admin/chat"
 
+CLIENT_HASH_CACHE_SIZE = 4096
+"""Distinct (peer, ``X-Forwarded-For``) pairs whose client hash is remembered."""
+
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """Methods whose request body is read and parsed."""
 
@@ -98,6 +102,12 @@ class EdgeLayer:
         self._cors = CorsPolicy(settings.cors_origins)
         self._trusted = settings.trusted_proxy_networks
         self._routes: RouteTable | None = None
+        # Parsing addresses costs more than serving a cached response; clients repeat.
+        self._client_hash = functools.lru_cache(maxsize=CLIENT_HASH_CACHE_SIZE)(self._hash_client)
+
+    def _hash_client(self, peer: str | None, forwarded_for: str | None) -> str:
+        address = client_address(peer, forwarded_for, self._trusted)
+        return client_hash(bucket_address(address), self._settings.ip_hash_salt)
 
     def _route_table(self) -> RouteTable:
         if self._routes is None:
@@ -113,12 +123,10 @@ class EdgeLayer:
         request_id = accept_request_id(_header(scope, REQUEST_ID_HEADER.encode()))
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
-        address = client_address(
+        hashed_client = self._client_hash(
             scope["client"][0] if scope.get("client") else None,
             _header(scope, b"x-forwarded-for"),
-            self._trusted,
         )
-        hashed_client = client_hash(bucket_address(address), self._settings.ip_hash_salt)
         state["client_hash"] = hashed_client
         response_headers: dict[str, str] = {}
         state["response_headers"] = response_headers
@@ -210,7 +218,10 @@ class EdgeLayer:
                     request_id,
                 )
         finally:
-            log.info(
+            # One line per request costs about as much as serving a cached response,
+            # so only server errors are logged above debug level.
+            log_request = log.warning if status_sent >= 500 else log.debug
+            log_request(
                 "request finished",
                 method=method,
                 path=scope["path"],
