@@ -12,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from portfolio_shared.exposition import ExpositionMerger
+from portfolio_shared.logging import get_logger
 from portfolio_shared.runtime import ServiceRuntime
 from prometheus_client import REGISTRY, generate_latest
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from portfolio_health.settings import HealthSettings
 
 __all__ = ["HealthService"]
+
+log = get_logger("health.service")
 
 
 class HealthService:
@@ -78,7 +81,11 @@ class HealthService:
         readiness = asyncio.create_task(self.monitor.current())
         found = await self.discovery.run(on_found)
         fetched = await gather_fetches(fetches)
-        await readiness
+        try:
+            await readiness
+        except Exception as error:
+            # The metrics are still worth serving; the readiness gauges keep their last values.
+            log.warning("readiness refresh failed during metrics collection", error=repr(error))
 
         merger = ExpositionMerger()
         own = {"service": "health", "instance": self.runtime.instance_id}
