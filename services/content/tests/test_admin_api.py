@@ -33,7 +33,8 @@ async def test_created_item_has_the_contract_shape(content: ContentClient) -> No
         "id", "type", "slug", "data", "status", "version",
         "sortOrder", "createdAt", "updatedAt", "deletedAt",
     ]  # fmt: skip
-    assert item["id"].startswith("content_") and len(item["id"]) == len("content_") + 21
+    assert item["id"].startswith("content_")
+    assert len(item["id"]) == len("content_") + 21
     assert (item["status"], item["sortOrder"], item["deletedAt"]) == ("draft", 3, None)
 
 
@@ -57,7 +58,7 @@ async def test_long_title_gives_a_slug_of_at_most_one_hundred_characters(
 
 async def test_missing_slug_and_title_is_a_400_on_slug(content: ContentClient) -> None:
     with pytest.raises(
-        ValidationFailedError, match="Slug is required when data.title is not provided"
+        ValidationFailedError, match=r"Slug is required when data\.title is not provided"
     ) as error:
         await content.create({"type": "project", "data": {"summary": "x"}})
     assert error.value.fields == {"slug": ["Required"]}
@@ -113,7 +114,11 @@ async def test_update_replaces_data_and_bumps_version(content: ContentClient) ->
     item = await content.create({"type": "project", "data": {"title": "A", "x": 1}})
     reply = await content.update(item["id"], {"data": {"title": "B"}, "status": "published"})
     updated = reply.body["data"]
-    assert (updated["data"], updated["status"], updated["version"]) == ({"title": "B"}, "published", 2)
+    assert (updated["data"], updated["status"], updated["version"]) == (
+        {"title": "B"},
+        "published",
+        2,
+    )
 
 
 async def test_empty_update_still_makes_a_new_version(content: ContentClient) -> None:

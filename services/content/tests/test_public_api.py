@@ -134,7 +134,7 @@ async def test_search_ranks_title_matches_first(content: ContentClient) -> None:
         }
     )
     results = await content.call(content.subjects.content_search, query={"q": "tide"})
-    assert [result["id"] for result in results][0] == title_hit
+    assert next(result["id"] for result in results) == title_hit
 
 
 async def test_search_skips_unpublished_items(content: ContentClient) -> None:

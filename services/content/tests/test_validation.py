@@ -56,10 +56,7 @@ def test_create_defaults_status_to_draft_and_sort_order_to_zero() -> None:
         (
             {"type": "p", "data": {"a": 1}, "status": "live"},
             "status",
-            [
-                "Invalid enum value. Expected 'draft' | 'published' | 'archived', "
-                "received 'live'"
-            ],
+            ["Invalid enum value. Expected 'draft' | 'published' | 'archived', received 'live'"],
         ),
         (
             {"type": "p", "data": {"a": 1}, "sortOrder": 1.5},
@@ -130,7 +127,8 @@ def test_item_params_are_checked_by_pattern() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("true", True), ("1", True), ("false", False), ("0", False), (None, False)]
+    ("raw", "expected"),
+    [("true", True), ("1", True), ("false", False), ("0", False), (None, False)],
 )
 def test_booleans_parse_true_false_one_zero(raw: str | None, expected: bool) -> None:
     assert parse_boolean("hard", raw, default=False) is expected
@@ -150,8 +148,16 @@ def test_other_boolean_values_are_a_400_naming_the_parameter() -> None:
         ({"limit": "101"}, "limit", "Number must be less than or equal to 100"),
         ({"limit": "2.5"}, "limit", "Expected integer, received float"),
         ({"offset": "-1"}, "offset", "Number must be greater than or equal to 0"),
-        ({"includeDeleted": "maybe"}, "includeDeleted", "Expected true, false, 1 or 0, received 'maybe'"),
-        ({"status": "x"}, "status", "Invalid enum value. Expected 'draft' | 'published' | 'archived', received 'x'"),
+        (
+            {"includeDeleted": "maybe"},
+            "includeDeleted",
+            "Expected true, false, 1 or 0, received 'maybe'",
+        ),
+        (
+            {"status": "x"},
+            "status",
+            "Invalid enum value. Expected 'draft' | 'published' | 'archived', received 'x'",
+        ),
     ],
 )
 def test_admin_list_query_rejects_bad_values(
@@ -193,12 +199,20 @@ def test_candidates_go_from_plain_to_numbered_to_timestamp() -> None:
     candidates = list(candidate_slugs("post"))
     assert candidates[:3] == ["post", "post-1", "post-2"]
     assert candidates[100] == "post-100"
-    assert candidates[101].startswith("post-") and len(candidates) == 102
+    assert candidates[101].startswith("post-")
+    assert len(candidates) == 102
 
 
 @pytest.mark.parametrize(
     ("header", "versions"),
-    [('"v3"', {3}), ('W/"v3"', {3}), ('"3"', {3}), ('"v2", "v4"', {2, 4}), ("*", None), (None, None)],
+    [
+        ('"v3"', {3}),
+        ('W/"v3"', {3}),
+        ('"3"', {3}),
+        ('"v2", "v4"', {2, 4}),
+        ("*", None),
+        (None, None),
+    ],
 )
 def test_if_match_accepts_version_tags(header: str | None, versions: set[int] | None) -> None:
     assert parse_if_match(header) == versions
