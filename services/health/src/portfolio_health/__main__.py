@@ -16,8 +16,9 @@ __all__ = ["main"]
 
 async def serve(settings: HealthSettings) -> None:
     service = HealthService(settings)
+    # Installed before connecting, so a SIGTERM during startup still ends in a clean stop.
+    service.runtime.install_signal_handlers()
     async with service.runtime as runtime:
-        runtime.install_signal_handlers()
         await runtime.wait_until_stopped()
 
 
