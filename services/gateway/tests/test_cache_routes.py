@@ -172,20 +172,28 @@ async def test_change_leaves_other_types_cached(
     assert response.headers["x-cache"] == "HIT"
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
 async def test_read_that_began_before_a_change_does_not_fill_the_old_value(
-    gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
+    make_gateway: Callable[..., Any],
+    fake_content: FakeContentService,
+    nats_server: ManagedServer,
+    redis_server: ManagedServer,
+    redis_prefix: str,
+    backend: str,
 ) -> None:
+    redis = {"redis_url": redis_server.url, "redis_key_prefix": redis_prefix}
     release = asyncio.Event()
     item = answer_item(fake_content, 1, gate=release)
-    slow_read = asyncio.create_task(gateway.get(ITEM_PATH))
-    await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
+    async with make_gateway(**(redis if backend == "redis" else {})) as gateway:
+        slow_read = asyncio.create_task(gateway.get(ITEM_PATH))
+        await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
 
-    # The change commits and is applied while the old reply is still on its way.
-    await applied(gateway, await publish_change(nats_server.url, fake_content.subjects, item))
-    release.set()
-    old = await slow_read
-    answer_item(fake_content, 2)
-    after = await gateway.get(ITEM_PATH)
+        # The change commits and is applied while the old reply is still on its way.
+        await applied(gateway, await publish_change(nats_server.url, fake_content.subjects, item))
+        release.set()
+        old = await slow_read
+        answer_item(fake_content, 2)
+        after = await gateway.get(ITEM_PATH)
 
     assert old.json()["data"]["version"] == 1
     assert after.headers["x-cache"] == "MISS"

@@ -167,7 +167,12 @@ class InvalidationListener:
         except msgspec.DecodeError:
             log.warning("unknown event skipped", subject=msg.subject, sequence=sequence)
         else:
-            await self.apply(event)
+            try:
+                await self.apply(event)
+            except Exception:
+                # An invalidation that failed half-way must not leave stale entries behind.
+                log.exception("applying an event failed, clearing the cache", sequence=sequence)
+                await self._cache.clear(reason="apply_failed")
         async with self._applied:
             self._last_sequence = sequence
             self._applied.notify_all()
