@@ -73,3 +73,27 @@ async def test_actual_error_has_exactly_the_documented_keys(
 
     assert set(body) == {"error"}
     assert set(body["error"]) <= documented
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/v1/admin/content"),
+        ("put", "/api/v1/admin/content/{content_id}"),
+        ("post", "/api/v1/admin/content/{content_id}/restore"),
+    ],
+)
+def test_admin_writes_document_a_json_body(
+    document: dict[str, Any], method: str, path: str
+) -> None:
+    body = document["paths"][path][method]["requestBody"]
+
+    assert "application/json" in body["content"]
+
+
+def test_delete_documents_its_bare_success_body(document: dict[str, Any]) -> None:
+    ok = document["paths"]["/api/v1/admin/content/{content_id}"]["delete"]["responses"]["200"]
+
+    assert ok["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/SuccessBody"
+    }

@@ -32,6 +32,7 @@ from portfolio_gateway.cache.store import ResponseCache
 from portfolio_gateway.chat.routes import admin_chat_router, chat_router
 from portfolio_gateway.content.admin import admin_content_router
 from portfolio_gateway.content.cache_admin import flush_cache
+from portfolio_gateway.content.inputs import document_content_inputs
 from portfolio_gateway.content.public import public_content_router
 from portfolio_gateway.health.routes import health_router
 from portfolio_gateway.http.edge import EdgeLayer
@@ -108,6 +109,8 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
+    document_content_inputs(app.openapi_schema)
+
     # Metrics and the server span wrap the edge layer, so its own responses are counted too.
     edge = EdgeLayer(app.asgi_handler, app, settings)
     app.asgi_handler = ObservabilityMiddleware(edge, app)  # type: ignore[arg-type]

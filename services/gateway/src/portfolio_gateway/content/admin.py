@@ -25,7 +25,7 @@ from portfolio_gateway.forwarding import (
     reply_response,
     service_request,
 )
-from portfolio_gateway.http.openapi import DataEnvelope, error_responses
+from portfolio_gateway.http.openapi import DataEnvelope, SuccessBody, error_responses
 from portfolio_gateway.state import gateway_state
 
 __all__ = ["admin_content_router"]
@@ -142,7 +142,12 @@ async def update_item(request: Request[Any, Any, Any], content_id: FromPath[str]
     "/{content_id:str}",
     summary="Delete an item (soft; `?hard=true` removes it)",
     status_code=200,
-    responses={**_OK, **error_responses(401, 404, 409, 412, 429)},
+    responses={
+        200: ResponseSpec(
+            data_container=SuccessBody, description="Deleted", generate_examples=False
+        ),
+        **error_responses(401, 404, 409, 412, 429),
+    },
 )
 async def delete_item(request: Request[Any, Any, Any], content_id: FromPath[str]) -> Response[Any]:
     return await _forward(

@@ -8,7 +8,7 @@ import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 from portfolio_shared.errors import ErrorCode  # noqa: TC002 - msgspec reads the annotation at runtime
 
-__all__ = ["DataEnvelope", "ErrorBody", "ErrorDetail", "error_responses"]
+__all__ = ["DataEnvelope", "ErrorBody", "ErrorDetail", "SuccessBody", "error_responses"]
 
 
 class ErrorDetail(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -38,6 +38,12 @@ class DataEnvelope(msgspec.Struct):
     """A success body: the value under ``data``."""
 
     data: Any
+
+
+class SuccessBody(msgspec.Struct):
+    """The bare success body of a delete."""
+
+    success: bool
 
 
 _DESCRIPTIONS = {
