@@ -46,7 +46,7 @@ _UPDATE = Schema(
         "sortOrder": _INTEGER,
         "version": _VERSION,
     },
-    description="Fields to change; `version` (or `If-Match`) refuses a stale write.",
+    description="Fields to change; a stale `version` (or `If-Match`) is rejected.",
 )
 _RESTORE = Schema(
     type=OpenAPIType.OBJECT,
@@ -102,7 +102,11 @@ def document_content_inputs(document: OpenAPI) -> None:
         _add(
             public_list.get,
             _query("type", _NAME, "Only items of this type."),
-            _query("status", _STATUS, "Accepted and ignored: public lists hold published items."),
+            _query(
+                "status",
+                _STATUS,
+                "Accepted and ignored: public lists contain published items only.",
+            ),
         )
     if admin_list is not None:
         _add(
