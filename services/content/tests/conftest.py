@@ -3,6 +3,7 @@ and a client that calls its endpoints over NATS as the gateway does."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -12,7 +13,7 @@ from portfolio_shared.contract import HttpReply, ServiceRequest, Subjects
 from portfolio_shared.nats_client import NatsClient, connect_nats, request
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
 
     from portfolio_shared.testing.servers import ManagedServer
@@ -54,6 +55,18 @@ class ContentClient:
         )
         entries: list[dict[str, Any]] = reply.body["data"]
         return entries
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 20.0, step_s: float = 0.01
+) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; returns its last value."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if await condition():
+            return True
+        await asyncio.sleep(step_s)
+    return await condition()
 
 
 def make_settings(

@@ -22,6 +22,8 @@ from portfolio_content.db.database import (
 from portfolio_content.db.schema import content
 from portfolio_shared.errors import ErrorCode
 
+from .conftest import eventually
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
@@ -59,7 +61,8 @@ def exclusive_lock(database_url: str) -> Iterator[sqlite3.Connection]:
 
 
 def busy_errors() -> float:
-    return DATABASE_ERRORS.labels("busy")._value.get()
+    value: float = DATABASE_ERRORS.labels("busy")._value.get()
+    return value
 
 
 def test_statements_compile_to_qmark_with_positional_arguments() -> None:
@@ -126,9 +129,11 @@ async def test_write_succeeds_once_the_lock_is_released(
     async with Database(database_url, retry=patient) as database:
         before = busy_errors()
         write = asyncio.create_task(ContentService(database).create(validate_create(BODY), CONTEXT))
-        deadline = asyncio.get_running_loop().time() + 10
-        while busy_errors() == before and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.005)
+
+        async def retried() -> bool:
+            return busy_errors() > before
+
+        await eventually(retried, timeout_s=10)
         exclusive_lock.execute("ROLLBACK")
         outcome = await write
     assert outcome.reply.status == 201

@@ -17,7 +17,7 @@ from portfolio_shared.contract.events import decode_event
 from portfolio_shared.nats_client import connect_nats
 from portfolio_shared.testing.servers import start_nats
 
-from .conftest import ContentClient, make_settings
+from .conftest import ContentClient, eventually, make_settings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -155,7 +155,8 @@ async def test_relay_marks_delivered_events_sent(
 ) -> None:
     await content.create({"type": "project", "data": {"title": "A"}})
     await read_changes(nats_server.url, namespace, 1)
-    deadline = asyncio.get_running_loop().time() + DEADLINE_S
-    while await count_pending(instance.database) and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.05)
-    assert await count_pending(instance.database) == 0
+
+    async def all_sent() -> bool:
+        return await count_pending(instance.database) == 0
+
+    assert await eventually(all_sent, timeout_s=DEADLINE_S)

@@ -44,6 +44,12 @@ MAX_NAME_LENGTH = 100
 
 CONTENT_ID_PREFIX = "content_"
 
+INTEGER_MAX = 2**63 - 1
+"""Largest number a database ``INTEGER`` column holds (signed 64 bits); larger ones are a 400."""
+
+INTEGER_MIN = -(2**63)
+"""Smallest number a database ``INTEGER`` column holds."""
+
 _NAME_PATTERN = re.compile(r"^[a-z0-9-]+$")
 _INTEGER_PATTERN = re.compile(r"^\s*[+-]?\d+\s*$")
 _NUMBER_PATTERN = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
@@ -113,8 +119,12 @@ def _check_integer(
         problems.add(path, "Expected integer, received float")
         return None
     number = int(value)
-    if minimum is not None and number < minimum:
-        problems.add(path, f"Number must be greater than or equal to {minimum}")
+    lowest = INTEGER_MIN if minimum is None else minimum
+    if number < lowest:
+        problems.add(path, f"Number must be greater than or equal to {lowest}")
+        return None
+    if number > INTEGER_MAX:
+        problems.add(path, f"Number must be less than or equal to {INTEGER_MAX}")
         return None
     return number
 
@@ -299,10 +309,11 @@ def _query_integer(
         problems.add(name, "Expected integer, received float")
         return default
     value = int(raw)
+    highest = INTEGER_MAX if maximum is None else maximum
     if value < minimum:
         problems.add(name, f"Number must be greater than or equal to {minimum}")
-    elif maximum is not None and value > maximum:
-        problems.add(name, f"Number must be less than or equal to {maximum}")
+    elif value > highest:
+        problems.add(name, f"Number must be less than or equal to {highest}")
     return value
 
 
