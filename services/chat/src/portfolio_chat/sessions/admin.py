@@ -30,6 +30,9 @@ SESSION_ID = re.compile(r"^sess_[A-Za-z0-9_-]+$")
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 100
 
+INTEGER_MAX = 2**63 - 1
+"""Largest number a database ``INTEGER`` column holds (signed 64 bits); larger ones are a 400."""
+
 
 class SessionAdmin:
     """Handlers of the ``chat_admin_sessions_*`` subjects."""
@@ -108,7 +111,8 @@ def _integer(
     if number < minimum:
         fields[name] = [f"Number must be greater than or equal to {minimum}"]
         return default
-    if maximum is not None and number > maximum:
-        fields[name] = [f"Number must be less than or equal to {maximum}"]
+    highest = INTEGER_MAX if maximum is None else maximum
+    if number > highest:
+        fields[name] = [f"Number must be less than or equal to {highest}"]
         return default
     return int(number)

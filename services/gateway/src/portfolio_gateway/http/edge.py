@@ -259,7 +259,8 @@ class EdgeLayer:
         if content_type == "application/json" and body.strip():
             try:
                 parsed = msgspec.json.decode(body)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
+                # msgspec raises RecursionError for nesting deeper than it decodes.
                 raise BadRequestError("Malformed request body") from None
             if not isinstance(parsed, dict | list):
                 raise BadRequestError("Malformed request body")
