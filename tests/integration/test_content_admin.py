@@ -346,7 +346,7 @@ async def _changes(nats_url: str, stack: Stack, count: int) -> list[ContentChang
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.ALL,
         )
-        events = []
+        events: list[ContentChanged] = []
         while len(events) < count:
             event = decode_event((await subscription.next_msg(timeout=30)).data)
             assert isinstance(event, ContentChanged)
