@@ -3,6 +3,7 @@ the real system with its sample portfolio."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -104,6 +105,63 @@ def test_answer_log_is_a_polite_live_region(rendered: Page) -> None:
     expect(rendered.get_by_role("log", name="Conversation")).to_have_attribute(
         "aria-live", "polite"
     )
+
+
+REVALIDATE_BUNDLE = """
+async () => {
+  const response = await fetch("/api/v1/content/bundle", { cache: "no-cache" });
+  const body = await response.json();
+  return [response.status, Object.keys(body.data).length];
+}
+"""
+
+
+class NetworkStatuses:
+    """Status lines chromium receives, before its cache turns a 304 into the cached 200.
+
+    Requests and their raw responses are CDP events that may arrive in either
+    order, so both are recorded by request id and matched when read.
+    """
+
+    def __init__(self, page: Page) -> None:
+        self._session = page.context.new_cdp_session(page)
+        self._urls: dict[str, str] = {}
+        self._statuses: dict[str, int] = {}
+        self._session.on("Network.requestWillBeSent", self._on_request)
+        self._session.on("Network.responseReceivedExtraInfo", self._on_response)
+        self._session.send("Network.enable")
+
+    def _on_request(self, event: dict[str, Any]) -> None:
+        self._urls[event["requestId"]] = event["request"]["url"]
+
+    def _on_response(self, event: dict[str, Any]) -> None:
+        self._statuses[event["requestId"]] = int(event["statusCode"])
+
+    def of(self, url_suffix: str) -> list[int]:
+        """Statuses received so far for URLs ending in ``url_suffix``, in request order."""
+        return [
+            self._statuses[request_id]
+            for request_id, url in self._urls.items()
+            if url.endswith(url_suffix) and request_id in self._statuses
+        ]
+
+    def close(self) -> None:
+        self._session.detach()
+
+
+def test_bundle_revalidation_is_not_modified_and_reads_as_cached(rendered: Page) -> None:
+    network = NetworkStatuses(rendered)
+
+    seen_by_script = rendered.evaluate(REVALIDATE_BUNDLE)
+    deadline = time.monotonic() + 10
+    while not network.of("/api/v1/content/bundle") and time.monotonic() < deadline:
+        rendered.wait_for_timeout(20)
+    statuses = network.of("/api/v1/content/bundle")
+    network.close()
+
+    assert statuses == [304]
+    assert seen_by_script[0] == 200
+    assert seen_by_script[1] > 0
 
 
 @pytest.mark.parametrize(("name", "width"), [("wide", 1280), ("narrow", 390)])
