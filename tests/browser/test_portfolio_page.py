@@ -149,7 +149,7 @@ class NetworkStatuses:
         self._session.detach()
 
 
-def test_bundle_revalidation_is_not_modified_and_reads_as_cached(rendered: Page) -> None:
+def test_bundle_revalidation_gets_not_modified(rendered: Page) -> None:
     network = NetworkStatuses(rendered)
 
     seen_by_script = rendered.evaluate(REVALIDATE_BUNDLE)
