@@ -60,7 +60,7 @@ class ContentClient:
 async def eventually(
     condition: Callable[[], Awaitable[bool]], *, timeout_s: float = 20.0, step_s: float = 0.01
 ) -> bool:
-    """Poll ``condition`` until it holds or ``timeout_s`` passes; returns its last value."""
+    """Poll ``condition`` until it is true or ``timeout_s`` passes; return its last value."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while asyncio.get_running_loop().time() < deadline:
         if await condition():

@@ -48,7 +48,7 @@ def _start(nats_url: str, namespace: str, data_dir: Path, index: int) -> subproc
 
 
 async def _instances(client: NatsClient, subjects: Subjects) -> list[dict[str, Any]]:
-    """Every instance answering micro discovery within a short window."""
+    """Collect the instances that reply to micro discovery within a short window."""
     inbox = client.new_inbox()
     replies: list[dict[str, Any]] = []
     subscription = await client.subscribe(inbox)

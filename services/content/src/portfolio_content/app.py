@@ -38,7 +38,7 @@ HOUSEKEEPING_INTERVAL_S = 600.0
 
 
 def open_database(settings: ContentSettings) -> Database:
-    """A ``Database`` on the configured URL with the configured retry policy (not yet open)."""
+    """Build a ``Database`` on the configured URL with the configured retry policy (not yet open)."""
     return Database(
         settings.database_url,
         auth_token=settings.auth_token,

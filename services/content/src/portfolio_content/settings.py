@@ -44,7 +44,7 @@ class ContentSettings(CommonSettings):
     """First backoff delay after a transient database error, doubled each retry, in milliseconds."""
 
     database_retry_max_delay_ms: int = Field(default=500, ge=1, le=30_000)
-    """Longest backoff delay between two attempts, in milliseconds."""
+    """Maximum backoff delay between two attempts, in milliseconds."""
 
     @field_validator("turso_database_url")
     @classmethod

@@ -1,9 +1,9 @@
 """NATS endpoints of the content service: each turns a ``ServiceRequest`` into a call
 on ``ContentService`` and returns the reply's ``data``.
 
-Gateway-facing endpoints (public reads, every admin endpoint) answer with an
-``HttpReply`` (status, body, headers, replay flag); the chat tools' endpoints
-(search, types) answer with plain data. Admin writes log one ``admin action``
+Gateway-facing endpoints (public reads, every admin endpoint) return an
+``HttpReply`` (status, body, headers, replay flag). The chat tools' endpoints
+(search, types) return plain data. Admin writes log one ``admin action``
 line with the action, content id, version, key fingerprint, request id and
 client hash.
 """

@@ -5,9 +5,9 @@ Items are ``{"id","type","slug","data","status","version","sortOrder",
 ``{"id","contentId","version","data","changeType","changedBy","changeSummary",
 "createdAt"}`` with ``data`` as a JSON object.
 
-Admin replies carry ``ETag: "v<version>"``; a client sends it back in
-``If-Match`` (``W/"v3"``, ``"3"`` and ``*`` are accepted too) so that a change
-based on a stale read is refused. Public replies carry a strong ETag: the MD5
+Admin replies carry ``ETag: "v<version>"``. A client sends it back in
+``If-Match`` (``W/"v3"``, ``"3"`` and ``*`` are accepted too), so a change
+based on a stale read is rejected. Public replies carry a strong ETag: the MD5
 of the compact JSON of the value under ``data``.
 """
 
@@ -69,12 +69,12 @@ def history_to_wire(row: Row) -> dict[str, Any]:
 
 
 def content_etag(version: int) -> str:
-    """The ETag of one admin item at ``version``: ``"v3"``."""
+    """Return the ETag of one admin item at ``version``, e.g. ``"v3"``."""
     return f'"v{version}"'
 
 
 def public_etag(data: Any) -> str:
-    """A strong ETag of a public reply: the quoted MD5 of its compact JSON."""
+    """Compute the strong ETag of a public reply: the quoted MD5 of its compact JSON."""
     return '"' + hashlib.md5(compact_json(data).encode(), usedforsecurity=False).hexdigest() + '"'
 
 

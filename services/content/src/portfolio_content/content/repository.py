@@ -78,7 +78,7 @@ async def count_items(reader: Reader) -> int:
 
 
 async def list_live(reader: Reader) -> list[Row]:
-    """Every item not soft-deleted, any status, in the public order."""
+    """Return every item that is not soft-deleted, of any status, in the public order."""
     return await reader.fetch_all(
         sa.select(content).where(content.c.deleted_at.is_(None)).order_by(*PUBLIC_ORDER)
     )

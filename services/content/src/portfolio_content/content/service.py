@@ -62,7 +62,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 @dataclass(frozen=True)
 class WriteContext:
-    """Who asks for a change and how it should be guarded."""
+    """Author of a change and the checks it must pass (If-Match, idempotency key)."""
 
     changed_by: str
     """Recorded in history: ``admin:<key fingerprint>``, ``cli`` or ``seed``."""
@@ -248,7 +248,7 @@ class ContentService:
         return HttpReply(body={"data": [history_to_wire(row) for row in rows]})
 
     async def export_items(self) -> list[dict[str, Any]]:
-        """Every item that is not soft-deleted, any status, in the public order."""
+        """Return every item that is not soft-deleted, of any status, in the public order."""
         return [row_to_wire(row) for row in await repository.list_live(self.database)]
 
     # Admin writes

@@ -40,7 +40,7 @@ STATUSES = ("draft", "published", "archived")
 """Lifecycle states of an item; only ``published`` is public."""
 
 MAX_NAME_LENGTH = 100
-"""Longest type or slug, in characters."""
+"""Maximum length of a type or slug, in characters."""
 
 CONTENT_ID_PREFIX = "content_"
 
@@ -59,7 +59,7 @@ _MISSING = object()
 
 
 def json_type_name(value: Any) -> str:
-    """The name the messages use for a JSON value's type."""
+    """Return the type name of a JSON value as validation messages spell it."""
     if value is None:
         return "null"
     if isinstance(value, bool):

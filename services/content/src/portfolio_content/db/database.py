@@ -1,7 +1,7 @@
 """The one module that talks to the database driver.
 
 Everything else builds SQLAlchemy Core statements and hands them to
-``Database``; this module compiles them with the SQLite dialect in qmark style
+``Database``. This module compiles them with the SQLite dialect in qmark style
 and runs them through libsql-client, which serves ``file:`` URLs (stdlib
 sqlite3) and libSQL servers (Hrana over WebSocket). Swapping the driver means
 rewriting this module only.
@@ -108,7 +108,7 @@ class RetryPolicy:
     """Delay after the first failure, in seconds; doubled after each further one."""
 
     max_delay_s: float = 0.5
-    """Longest delay between two attempts, in seconds."""
+    """Maximum delay between two attempts, in seconds."""
 
     def __post_init__(self) -> None:
         if self.attempts < 1:

@@ -2,8 +2,8 @@
 
 Migrations run through a synchronous SQLAlchemy engine: stdlib sqlite3 for a
 ``file:`` URL, libsql-client's DB-API module for a libSQL server. Several
-replicas may start at once: on a file database they take turns under a file
-lock; on a server a replica whose migration collided with another's re-reads
+replicas may start at once. On a file database they take turns under a file
+lock. On a server, a replica whose migration collided with another's re-reads
 the current revision and tries again.
 """
 
@@ -47,7 +47,7 @@ _COLLISION_ATTEMPTS = 5
 
 
 def migration_engine(url: str, auth_token: str | None = None) -> sa.Engine:
-    """A synchronous engine on ``url`` for Alembic (no connection pooling)."""
+    """Build a synchronous engine on ``url`` for Alembic (no connection pooling)."""
     path = file_path_of(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Tables of the content service, defined with SQLAlchemy Core.
 
 JSON values (``data``, ``payload``, ``body``) are stored as JSON text in TEXT
-columns and encoded by the code that writes them; timestamps are contract
+columns and encoded by the code that writes them. Timestamps are contract
 strings (``2025-03-01T10:00:00.000Z``), which sort in time order. Alembic
 autogenerates migrations from ``metadata``.
 """

@@ -37,7 +37,7 @@ _SECRET_FIELDS = frozenset({"turso_auth_token"})
 
 
 class CommandFailedError(Exception):
-    """A command could not do its work; the message says why and what to do."""
+    """A command failed; the message explains why and what to do next."""
 
 
 def _settings() -> ContentSettings:
@@ -52,6 +52,7 @@ async def dispatch(arguments: argparse.Namespace) -> int:
         print(secrets.token_urlsafe(ADMIN_KEY_BYTES))
         return 0
     settings = _settings()
+
     if command == "migrate":
         return migrate_command(settings, prod=arguments.prod, revision=arguments.revision)
     if command == "downgrade":
@@ -69,6 +70,8 @@ async def dispatch(arguments: argparse.Namespace) -> int:
         return await flush_cache(settings)
     if command == "restore":
         return await restore_command(settings, Path(arguments.file), arguments.database_url)
+
+    # The remaining commands work on the configured database, migrated first.
     migrate.upgrade(settings.database_url, settings.auth_token)
     database = open_database(settings)
     await database.open()

@@ -28,7 +28,7 @@ _SKIPPED_PREFIXES = ("BEGIN", "COMMIT", "PRAGMA", "END")
 
 
 class RestoreRefusedError(Exception):
-    """The restore target already holds tables; a dump is only restored into a new database."""
+    """The restore target already contains tables; a dump is only restored into a new database."""
 
 
 def mask_url(url: str) -> str:

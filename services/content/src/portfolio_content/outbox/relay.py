@@ -5,7 +5,8 @@ and otherwise polls, so events written by other replicas (or left by a crash)
 go out too. Each event is published with ``Nats-Msg-Id`` = its event id, so
 when two relays or a retry publish the same row, the stream stores it once.
 While NATS or the stream is unavailable the rows stay unsent and the relay
-retries with a bounded backoff: an outage delays events, it never loses one.
+retries with a bounded backoff, so an outage delays events but does not drop
+them (a row is marked sent only after the stream acknowledged it).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ One file per item, ``<type>/<slug>.md``::
     Markdown text, stored as data.body.
 
 When the data itself has a key named like one of the four above (or ``data``),
-the front matter holds the data under ``data:`` instead, so nothing collides.
+the front matter contains the data under ``data:`` instead, so nothing collides.
 A problem is reported with the file name and the line it is on.
 """
 
@@ -174,7 +174,7 @@ def read_folder(root: Path) -> list[MarkdownItem]:
 
 
 def render_item(item: dict[str, Any]) -> str:
-    """The Markdown text of one wire-shaped item."""
+    """Render one wire-shaped item as Markdown text with front matter."""
     data = dict(item["data"])
     body = data.pop("body", None)
     if body is not None and not isinstance(body, str):
