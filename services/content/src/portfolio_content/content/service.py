@@ -277,7 +277,10 @@ class ContentService:
                 "update",
             )
         except UniqueViolationError:
-            raise _slug_taken("?", request.slug or "") from None
+            # Another writer took the new slug between the check and the update.
+            row = await repository.get_by_id(self.database, content_id)
+            content_type = row["type"] if row is not None else "unknown"
+            raise _slug_taken(content_type, request.slug or "") from None
 
     async def delete(self, content_id: str, *, hard: bool, context: WriteContext) -> WriteOutcome:
         return await self._write(

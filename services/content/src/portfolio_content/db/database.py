@@ -17,6 +17,10 @@ gets ``DatabaseUnavailableError`` (503) and nothing was written, because an
 attempt either commits entirely or rolls back.
 """
 
+# NOTE: the tests run every query against ``file:`` databases only. The libSQL
+# server path (Hrana over WebSocket) follows libsql-client 0.3.1's documented API
+# but no test here starts a libSQL server.
+
 from __future__ import annotations
 
 import asyncio

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import sqlite3
 import tempfile
 import time
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 log = get_logger("content.migrations")
+
+# libsql-client's DB-API module logs every worker thread start and stop at INFO.
+logging.getLogger("libsql_client").setLevel(logging.WARNING)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 """Alembic script folder shipped inside the package."""
@@ -111,8 +115,9 @@ def upgrade(url: str, auth_token: str | None = None, revision: str = "head") -> 
                 except sa.exc.OperationalError as error:
                     if attempt == _COLLISION_ATTEMPTS:
                         raise
+                    # Another replica migrating at the same moment, or a dropped connection.
                     log.warning(
-                        "migration collided with another replica, retrying",
+                        "migration failed, retrying",
                         attempt=attempt,
                         error=str(error.orig),
                     )
