@@ -218,7 +218,9 @@ def render_markdown(results: RunResults) -> str:
             "## Growth with content size and replicas",
             "",
             "Cached reads of the bundle and the public list with the database holding N "
-            "published items; with two replicas the same connections are split over both.",
+            "published items; with two replicas the same connections are split over both. "
+            "Each size is measured once the outbox has drained the creation events and every "
+            "endpoint is a cache hit (*settle s*: how long that took after the last create).",
             "",
         ]
         lines += _table(
@@ -232,6 +234,7 @@ def render_markdown(results: RunResults) -> str:
                 "p99 ms",
                 "errors",
                 "CPU µs/req",
+                "settle s",
             ],
             [
                 [
@@ -244,6 +247,7 @@ def render_markdown(results: RunResults) -> str:
                     _num(g.load.p99_ms, 2),
                     str(g.load.errors),
                     _num(g.cpu_us, 0),
+                    _num(g.settle_s, 1),
                 ]
                 for g in results.growth
             ],

@@ -123,6 +123,9 @@ class GrowthRow:
     cpu_us: float | None = None
     """CPU µs per request of the gateway replicas together."""
 
+    settle_s: float | None = None
+    """Seconds from the last item created until every endpoint was a cache hit."""
+
 
 @dataclass
 class MemoryRow:

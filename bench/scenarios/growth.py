@@ -9,6 +9,7 @@ evenly, with one wrk process per replica running concurrently.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from bench.config import BenchConfig
     from bench.system import GatewayHandle
 
-__all__ = ["ENDPOINTS", "combine", "grow_to", "measure_growth_step"]
+__all__ = ["ENDPOINTS", "combine", "grow_to", "measure_growth_step", "wait_settled"]
 
 ENDPOINTS = ("/api/v1/content/bundle", "/api/v1/content")
 """The cached public reads whose cost grows with the number of items."""
@@ -49,6 +50,31 @@ def grow_to(client: GatewayClient, target: int, existing: int) -> int:
     for number in range(existing, target):
         client.create(_item(number))
     return max(existing, target)
+
+
+SETTLE_DEADLINE_S = 120.0
+"""Maximum wait for the caches to settle after items were created, in seconds."""
+
+SETTLED_ROUNDS = 3
+"""Consecutive rounds of cache hits on every endpoint that count as settled."""
+
+
+def wait_settled(client: GatewayClient, endpoints: tuple[str, ...] = ENDPOINTS) -> float:
+    """Wait until every endpoint is a cache hit several rounds in a row; return the seconds waited.
+
+    Creating items queues one event each in the content service's outbox, and
+    every event drops the list and bundle entries again. Measuring before the
+    relay has drained them would time a cache that is invalidated throughout.
+    """
+    started = time.monotonic()
+    streak = 0
+    while streak < SETTLED_ROUNDS:
+        if time.monotonic() - started > SETTLE_DEADLINE_S:
+            raise TimeoutError(f"the caches did not settle within {SETTLE_DEADLINE_S:.0f} s")
+        hits = [client.get(endpoint).headers.get("x-cache", "") == "HIT" for endpoint in endpoints]
+        streak = streak + 1 if all(hits) else 0
+        time.sleep(0.2)
+    return round(time.monotonic() - started, 1)
 
 
 def combine(results: list[LoadResult]) -> LoadResult:
@@ -85,6 +111,7 @@ def measure_growth_step(
     client: GatewayClient, gateways: list[GatewayHandle], items: int, config: BenchConfig
 ) -> list[GrowthRow]:
     """Measure every endpoint at this size on one replica, then on all of them."""
+    settle_s = wait_settled(client)
     rows = []
     for endpoint in ENDPOINTS:
         response_bytes = len(client.get(endpoint).content)
@@ -104,6 +131,7 @@ def measure_growth_step(
                     response_bytes=response_bytes,
                     load=load,
                     cpu_us=round(cpu_s * 1e6 / load.requests, 1) if load.requests else None,
+                    settle_s=settle_s,
                 )
             )
     return rows
