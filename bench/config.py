@@ -58,7 +58,7 @@ class BenchConfig:
             workers=1,
             invalidation_writes=300,
             invalidation_deadline_s=5.0,
-            limiter_operations=20_000,
+            limiter_operations=10_000,
             limiter_concurrency=16,
             growth_sizes=(10, 100, 1000),
             growth_duration_s=5,

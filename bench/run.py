@@ -268,6 +268,7 @@ class Run:
                 self.system.redis.url,
                 operations=self.config.limiter_operations,
                 concurrency=self.config.limiter_concurrency,
+                rounds=self.config.rounds,
             )
         )
 

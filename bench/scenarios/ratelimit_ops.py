@@ -4,7 +4,8 @@ Both loops run the same number of operations with the same concurrency over
 the same number of distinct clients, through clients with the same settings
 (the limiter's own ``RedisLink``), against one Redis server of this run. A
 third loop measures the limiter's memory backend, the fallback when Redis is
-down. Each loop is bounded by its operation count and by ``DEADLINE_S``.
+down. The loops run in turn for several rounds and each keeps its best, as
+the HTTP paths do. Each loop is bounded by its operation count and by ``DEADLINE_S``.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ async def _timed_loop(
     )
 
 
-async def _measure(redis_url: str, operations: int, concurrency: int) -> list[OpsResult]:
+async def _measure(
+    redis_url: str, operations: int, concurrency: int, rounds: int
+) -> list[OpsResult]:
     prefix = f"bench-{secrets.token_hex(4)}:"
     hashes = [f"{index:016x}" for index in range(CLIENTS)]
     limiter = RateLimiter([POLICY], redis_url=redis_url, redis_key_prefix=prefix)
@@ -100,29 +103,20 @@ async def _measure(redis_url: str, operations: int, concurrency: int) -> list[Op
         for index in range(concurrency):
             await check(index)
             await plain_get(index)
-        results = [
-            await _timed_loop(
-                "redis_get",
-                "plain Redis `GET`",
-                plain_get,
-                operations=operations,
-                concurrency=concurrency,
-            ),
-            await _timed_loop(
-                "ratelimit_check",
-                "rate-limit check, Redis (Lua script)",
-                check,
-                operations=operations,
-                concurrency=concurrency,
-            ),
-            await _timed_loop(
-                "ratelimit_memory",
-                "rate-limit check, memory fallback",
-                memory_check,
-                operations=operations,
-                concurrency=concurrency,
-            ),
-        ]
+        loops = (
+            ("redis_get", "plain Redis `GET`", plain_get),
+            ("ratelimit_check", "rate-limit check, Redis (Lua script)", check),
+            ("ratelimit_memory", "rate-limit check, memory fallback", memory_check),
+        )
+        best: dict[str, OpsResult] = {}
+        for _ in range(rounds):
+            for key, title, operation in loops:
+                result = await _timed_loop(
+                    key, title, operation, operations=operations, concurrency=concurrency
+                )
+                if key not in best or result.ops_per_s > best[key].ops_per_s:
+                    best[key] = result
+        results = [best[key] for key, _, _ in loops]
         if limiter.link.client is None:
             raise RuntimeError("Redis failed during the rate-limit loop; the numbers are memory's")
         return results
@@ -134,6 +128,8 @@ async def _measure(redis_url: str, operations: int, concurrency: int) -> list[Op
         await memory_limiter.close()
 
 
-def measure_rate_limit_ops(redis_url: str, *, operations: int, concurrency: int) -> list[OpsResult]:
-    """Run the three loops and return them; the rate-limit row's ratio is read against ``GET``."""
-    return asyncio.run(_measure(redis_url, operations, concurrency))
+def measure_rate_limit_ops(
+    redis_url: str, *, operations: int, concurrency: int, rounds: int = 1
+) -> list[OpsResult]:
+    """Run the three loops ``rounds`` times in turn and return each one's best round."""
+    return asyncio.run(_measure(redis_url, operations, concurrency, rounds))
