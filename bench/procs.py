@@ -118,7 +118,7 @@ class Child:
 
 
 def _group_alive(group: int) -> bool:
-    """Whether any process of the group is alive (zombies of other parents count as gone)."""
+    """Return whether any process of the group is alive (zombies count as gone)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue

@@ -90,7 +90,7 @@ def py_spy_wrapper(output: Path) -> list[str]:
 
 
 NO_PYTHON_FRAME = "(no Python frame: native code, e.g. granian's Rust, or idle)"
-"""Name given to samples whose stack holds no Python frame."""
+"""Name given to samples whose stack contains no Python frame."""
 
 IMPORTING = "_find_and_load"
 """Frame on the stack of every sample taken while a module is imported (start-up)."""
@@ -107,7 +107,7 @@ PLUMBING = (
     "portfolio_gateway/__main__.py",
 )
 """Frames left out of the inclusive ranking: process start-up and event-loop plumbing
-that is on almost every stack and says nothing about where a request spends time."""
+that is on almost every stack and tells nothing about where a request spends time."""
 
 
 def _split(line: str) -> tuple[str, list[str], int] | None:
@@ -124,9 +124,9 @@ def _split(line: str) -> tuple[str, list[str], int] | None:
 def summarise_raw(text: str) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
     """Rank the busiest process's functions by inclusive and by self samples (percent).
 
-    With ``--subprocesses`` the stacks of a granian server hold the supervisor
-    and each worker; the busiest process (most samples in Python code) is the
-    worker serving the load, and only its samples are counted. Samples taken
+    With ``--subprocesses`` the stacks of a granian server contain the
+    supervisor and each worker. The busiest process (most samples in Python
+    code) is the worker serving the load, so only its samples are counted. Samples taken
     while a module was being imported (start-up, not requests) are left out.
     """
     parsed = [

@@ -1,6 +1,6 @@
 """One benchmark run from start to finish: start everything, measure each part, report.
 
-Each measurement is a phase; a phase that fails (a service missing, a path
+Each measurement is a phase. A phase that fails (a service missing, a path
 returning errors) is recorded under "not measured" with the reason and the
 run goes on, so one broken part never hides the numbers of the others.
 """

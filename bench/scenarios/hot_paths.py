@@ -111,8 +111,8 @@ def measure_cases(results: RunResults, config: BenchConfig, cases: list[Case]) -
                 warm_up=round_number == 0,
                 timeout_s=case.timeout_s,
             )
-            kept = best.get(case.key)
-            if kept is None or measured.load.rps > kept.load.rps:
+            best_so_far = best.get(case.key)
+            if best_so_far is None or measured.load.rps > best_so_far.load.rps:
                 best[case.key] = measured
     for case in cases:
         measured = best[case.key]

@@ -1,7 +1,7 @@
 """Invalidation latency: from an admin write's 2xx on one replica to the other replica serving it.
 
 Before each write the item is read through the other replica, so its copy is
-cached there; the write goes through the first replica; then the other
+cached there. The write goes through the first replica. Then the other
 replica is polled back to back until its public response carries the new
 version. The time from the write's 2xx to that answer is one sample. A write
 not visible within the deadline is a miss, reported beside the percentiles.
