@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import structlog.testing
 from portfolio_shared.contract import Actor
 from portfolio_shared.errors import (
     BadRequestError,
@@ -350,3 +351,23 @@ async def test_admin_list_pages_with_limit_and_offset(content: ContentClient) ->
 async def test_admin_list_with_bad_limit_is_400(content: ContentClient) -> None:
     with pytest.raises(ValidationFailedError, match="Invalid query parameters"):
         await content.call(content.subjects.content_admin_list, query={"limit": "500"})
+
+
+async def test_admin_write_logs_one_audit_line_with_the_key_fingerprint(
+    content: ContentClient,
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        item = await content.create(
+            {"type": "project", "data": {"title": "A"}}, actor=ACTOR, request_id="req-1"
+        )
+    [line] = [entry for entry in logs if entry.get("event") == "admin action"]
+    assert {key: line[key] for key in ("action", "content_id", "version")} == {
+        "action": "create",
+        "content_id": item["id"],
+        "version": 1,
+    }
+    assert (line["key_fingerprint"], line["client_hash"], line["request_id"]) == (
+        "0123456789ab",
+        "c0ffee",
+        "req-1",
+    )

@@ -4,11 +4,13 @@ the database stays locked, and the readiness check."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+from portfolio_content.app import ContentInstance
 from portfolio_content.content.service import ContentService, WriteContext
 from portfolio_content.content.validation import validate_create
 from portfolio_content.db import migrate
@@ -20,6 +22,7 @@ from portfolio_content.db.database import (
     compile_statement,
 )
 from portfolio_content.db.schema import content
+from portfolio_content.settings import ContentSettings
 from portfolio_shared.errors import ErrorCode
 
 from .conftest import eventually
@@ -152,3 +155,12 @@ async def test_unreachable_server_fails_the_ping() -> None:
 def test_retry_policy_needs_an_attempt() -> None:
     with pytest.raises(ValueError, match="At least one attempt"):
         RetryPolicy(attempts=0)
+
+
+async def test_readiness_check_reports_a_missing_database_folder(
+    instance: ContentInstance, settings: ContentSettings
+) -> None:
+    healthy = await instance.check_database()
+    shutil.rmtree(settings.data_dir)
+    broken = await instance.check_database()
+    assert (healthy.status, broken.status, broken.critical) == ("ok", "error", True)
