@@ -246,3 +246,13 @@ async def test_restore_and_history_reach_their_subjects(
     restore = fake_content.requests_on(fake_content.subjects.content_admin_restore)[0]
     history = fake_content.requests_on(fake_content.subjects.content_admin_history)[0]
     assert (restore.body, history.query) == ({"version": 1}, {"limit": "5"})
+
+
+async def test_admin_responses_are_not_stored_by_caches(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    fake_content.answer(fake_content.subjects.content_admin_list, {"data": []})
+
+    response = await gateway.get("/api/v1/admin/content", headers=ADMIN)
+
+    assert response.headers["cache-control"] == "no-store"

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import nats
+import nats.errors
 from portfolio_shared.contract import (
     ChangeKind,
     ContentChanged,
@@ -57,6 +58,12 @@ if TYPE_CHECKING:
     from portfolio_shared.nats_client import NatsClient
 
     from portfolio_gateway.state import GatewayState
+
+PROBE_HEADER = "Fake-Probe"
+"""Header of the requests ``FakeContentService`` sends itself to see its subjects are routed."""
+
+PROBE_DEADLINE_S = 5.0
+"""Maximum wait for a new subscription to receive requests, in seconds."""
 
 ADMIN_KEY = "test-admin-key-0123456789abcdefghijklmnop"
 """The admin key every test gateway accepts (40 characters)."""
@@ -119,6 +126,32 @@ class FakeContentService:
         ):
             self._subscriptions.append(await self.client.subscribe(subject, cb=self._on_request))
         await self.client.flush()
+        await self._wait_until_visible()
+
+    async def _wait_until_visible(self) -> None:
+        """Probe each subject from another connection until the server routes to it.
+
+        Measured here: a request sent right after another connection's subscribe
+        and flush can still get "no responders" a few times in a few hundred.
+        """
+        probe = await nats.connect(
+            self.client.connected_url.geturl() if self.client.connected_url else ""
+        )
+        try:
+            for subscription in self._subscriptions:
+                deadline = asyncio.get_running_loop().time() + PROBE_DEADLINE_S
+                while True:
+                    try:
+                        await probe.request(
+                            subscription.subject, b"", timeout=1, headers={PROBE_HEADER: "1"}
+                        )
+                        break
+                    except nats.errors.NoRespondersError:
+                        if asyncio.get_running_loop().time() > deadline:
+                            raise
+                        await asyncio.sleep(0.005)
+        finally:
+            await probe.close()
 
     async def stop(self) -> None:
         for subscription in self._subscriptions:
@@ -151,6 +184,9 @@ class FakeContentService:
         asyncio.get_running_loop().create_task(self._answer(msg))
 
     async def _answer(self, msg: Msg) -> None:
+        if msg.headers and msg.headers.get(PROBE_HEADER):
+            await msg.respond(b"")
+            return
         self.received.append((msg.subject, ServiceRequest.decode(msg.data)))
         self.arrived.set()
         reply = self.replies.get(msg.subject, Reply(data=HttpReply(body={"data": []}).to_data()))

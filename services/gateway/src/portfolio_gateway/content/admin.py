@@ -71,7 +71,10 @@ async def _forward(
             status=reply.status,
             replayed=reply.replayed,
         )
-    return reply_response(data, status=status)
+    response = reply_response(data, status=status)
+    # Admin data (drafts, deleted items, history) must not be kept by browsers or proxies.
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 _OK = {
