@@ -102,7 +102,7 @@ class Reply:
 
 @dataclass
 class FakeContentService:
-    """Answers content subjects with scripted replies and records the requests."""
+    """Stand-in for the content service: replies as scripted and records the requests."""
 
     client: NatsClient
     subjects: Subjects
@@ -171,7 +171,7 @@ class FakeContentService:
         gate: asyncio.Event | None = None,
         silent: bool = False,
     ) -> None:
-        """Script the answer on ``subject``: an ``HttpReply`` with ``body``, or ``error``."""
+        """Script the reply on ``subject``: an ``HttpReply`` with ``body``, or ``error``."""
         data = HttpReply(
             status=status, body=body, headers=headers or {}, replayed=replayed
         ).to_data()

@@ -2,7 +2,7 @@
 
 Each gateway worker has its own ephemeral ordered JetStream consumer on the
 events stream, starting after the stream's last message at startup, so every
-replica sees every ``ContentChanged`` and ``CacheFlushed``.
+replica receives every ``ContentChanged`` and ``CacheFlushed``.
 
 No lost invalidation: the cache is *synced* only while NATS is connected and
 the consumer is running. On startup and after every reconnect the listener

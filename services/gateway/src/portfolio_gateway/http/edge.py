@@ -1,12 +1,19 @@
 """The gateway's outermost HTTP layer, run before Litestar routes a request.
 
-In order: assign the request id; respond to ``OPTIONS`` preflights (204, never
-rate limited); normalise the path (case, trailing slash) and serve ``HEAD`` as
-``GET``; read the body within ``MAX_BODY_BYTES`` (413) and parse JSON (400);
-apply feature flags; authenticate every ``/api/v1/admin`` path (401 before
-404); run the content rate limit; then call the app under the per-request
-deadline (504 if no response has started by then). Every response, errors
-included, gets ``X-Request-Id``, the security headers and CORS headers.
+The steps, in order:
+
+1. assign the request id;
+2. respond to ``OPTIONS`` preflights (204, never rate limited);
+3. normalise the path (case, trailing slash) and serve ``HEAD`` as ``GET``;
+4. read the body within ``MAX_BODY_BYTES`` (413) and parse JSON (400);
+5. apply feature flags (404);
+6. authenticate every ``/api/v1/admin`` path (401 before 404);
+7. run the content rate limit (429);
+8. call the app under the per-request deadline (504 if no response has
+   started by then).
+
+Every response, errors included, gets ``X-Request-Id``, the security headers
+and CORS headers.
 
 Handlers read what this layer found from ``request.scope["state"]``:
 ``request_id``, ``client_hash``, ``json_body`` (``{}`` for a non-JSON body),
