@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 from typing import TYPE_CHECKING
 
+import libsql_client
 import pytest
 import sqlalchemy as sa
 from portfolio_content.app import ContentInstance
@@ -19,6 +20,8 @@ from portfolio_content.db.database import (
     Database,
     DatabaseUnavailableError,
     RetryPolicy,
+    UniqueViolationError,
+    _classify,
     compile_statement,
 )
 from portfolio_content.db.schema import content
@@ -164,3 +167,33 @@ async def test_readiness_check_reports_a_missing_database_folder(
     shutil.rmtree(settings.data_dir)
     broken = await instance.check_database()
     assert (healthy.status, broken.status, broken.critical) == ("ok", "error", True)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (libsql_client.LibsqlError("database is locked", "SQLITE_BUSY"), "busy"),
+        (libsql_client.LibsqlError("snapshot", "SQLITE_BUSY_SNAPSHOT"), "busy"),
+        (libsql_client.LibsqlError("Stream was closed", "STREAM_CLOSED"), "connection"),
+        (libsql_client.LibsqlError("stream expired", "STREAM_EXPIRED"), "connection"),
+        (libsql_client.LibsqlError("closed", "HRANA_WEBSOCKET_ERROR"), "connection"),
+        (ConnectionResetError("reset by peer"), "connection"),
+    ],
+)
+def test_transient_driver_errors_are_classified_for_retry(
+    error: BaseException, reason: str
+) -> None:
+    classified = _classify(error)
+    assert getattr(classified, "reason", None) == reason
+
+
+def test_unique_constraint_failure_is_a_unique_violation() -> None:
+    error = libsql_client.LibsqlError(
+        "UNIQUE constraint failed: content.type, content.slug", "SQLITE_CONSTRAINT_UNIQUE"
+    )
+    assert isinstance(_classify(error), UniqueViolationError)
+
+
+def test_other_driver_errors_are_not_retried() -> None:
+    error = libsql_client.LibsqlError("no such table: nope", "SQLITE_ERROR")
+    assert _classify(error) is error

@@ -71,15 +71,19 @@ _DIALECT = sqlite.dialect(paramstyle="qmark")
 _BUSY_CODES = frozenset(
     {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY"}
 )
+"""SQLite codes of a lock held by another writer; the whole operation is retried."""
+
 _CONNECTION_CODES = frozenset(
     {
         "STREAM_EXPIRED",
         "STREAM_CLOSED",
+        "TRANSACTION_CLOSED",
         "HRANA_WEBSOCKET_ERROR",
         "HRANA_PROTO_ERROR",
         "CLIENT_CLOSED",
     }
 )
+"""Driver codes of a lost server connection or stream; the whole operation is retried."""
 
 
 class DatabaseUnavailableError(ServiceUnavailableError):
