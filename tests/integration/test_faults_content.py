@@ -8,6 +8,7 @@ either replays the committed result or performs the write, never both.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -18,9 +19,13 @@ import httpx
 import nats
 import pytest
 from portfolio_shared.contract.events import ContentChanged, decode_event
+from portfolio_shared.testing.servers import start_nats
 from stack import run_coroutine
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from portfolio_shared.testing.servers import ManagedServer
     from stack import Stack
 
     from conftest import MakeStack
@@ -111,21 +116,33 @@ def poll(check: Any, *, deadline_s: float) -> Any:
 
 
 @pytest.fixture
-def write_stack(make_stack: MakeStack) -> Stack:
-    return make_stack(llm=False, env={"ADMIN_REQUEST_TIMEOUT_MS": "3000"})
+def own_nats() -> Iterator[ManagedServer]:
+    """A NATS server this test may stop and restart (never the shared one)."""
+    server = start_nats(prefer_env=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def write_stack(make_stack: MakeStack, own_nats: ManagedServer) -> Stack:
+    return make_stack(llm=False, nats_url=own_nats.url, env={"ADMIN_REQUEST_TIMEOUT_MS": "3000"})
 
 
 @pytest.mark.slow
-def test_killed_content_loses_no_write(write_stack: Stack) -> None:
+def test_faults_lose_no_write(write_stack: Stack, own_nats: ManagedServer) -> None:
     stack = write_stack
     log = WriteLog()
     writer = threading.Thread(target=write_until_settled, args=(stack, log), daemon=True)
     writer.start()
 
-    for settled in (WRITES // 3, 2 * WRITES // 3):
+    for settled in (WRITES // 4, WRITES // 2):
         log.wait_done(settled)
         stack.kill("content")
         stack.start("content")
+    log.wait_done(3 * WRITES // 4)
+    own_nats.stop_process_only()
+    time.sleep(1.0)
+    own_nats.restart()
     writer.join(SETTLE_DEADLINE_S * 2)
 
     admin = {"X-Admin-Key": stack.admin_key}
@@ -237,3 +254,33 @@ def test_frozen_content_serves_cache_only(write_stack: Stack) -> None:
     assert readiness.json()["status"] == "unhealthy"
     assert recovered
     assert ready_again
+
+
+@pytest.mark.slow
+def test_locked_database_rejects_writes_then_recovers(write_stack: Stack) -> None:
+    stack = write_stack
+    headers = {"X-Admin-Key": stack.admin_key, "Idempotency-Key": str(uuid.uuid4())}
+    body = {"type": FAULT_TYPE, "data": {"title": "Locked out"}}
+    database = sqlite3.connect(stack.data_dir / "portfolio.db", isolation_level=None)
+    try:
+        database.execute("BEGIN EXCLUSIVE")
+        locked = httpx.post(
+            stack.gateway_url + "/api/v1/admin/content", json=body, headers=headers, timeout=15
+        )
+        database.execute("ROLLBACK")
+    finally:
+        database.close()
+    retry = httpx.post(
+        stack.gateway_url + "/api/v1/admin/content", json=body, headers=headers, timeout=15
+    )
+    listed = httpx.get(
+        stack.gateway_url + f"/api/v1/admin/content?type={FAULT_TYPE}",
+        headers={"X-Admin-Key": stack.admin_key},
+        timeout=10,
+    ).json()["data"]
+
+    assert locked.status_code == 503
+    assert locked.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert retry.status_code == 201
+    assert retry.headers.get("x-idempotent-replayed") is None
+    assert [item["data"]["title"] for item in listed] == ["Locked out"]
