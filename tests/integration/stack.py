@@ -410,11 +410,11 @@ class Stack:
 
     def grep_logs(self, needles: str | Iterable[str]) -> list[str]:
         """Lines of any process's log containing any of ``needles``, as ``file: line``."""
-        wanted = [needles] if isinstance(needles, str) else list(needles)
+        patterns = [needles] if isinstance(needles, str) else list(needles)
         found = []
         for path in self.log_files():
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                if any(needle in line for needle in wanted):
+                if any(pattern in line for pattern in patterns):
                     found.append(f"{path.name}: {line}")
         return found
 

@@ -77,7 +77,7 @@ class _Child:
 
 @dataclass
 class DevStack:
-    """Runs NATS (when needed) and the four services until a stop signal arrives."""
+    """Supervisor of NATS (when needed) and the four services, until a stop signal arrives."""
 
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     out: IO[str] = field(default_factory=lambda: sys.stdout)
