@@ -144,6 +144,28 @@ def test_repeated_parameter_is_not_5xx(admin: httpx.Client) -> None:
     assert response.status_code in (200, 400, 414, 431)
 
 
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Content-Length: 5\r\nContent-Length: 50\r\n",
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        b"Content-Length: -1\r\n",
+        b"Content-Length: 99999999999999999999999\r\n",
+    ],
+    ids=["two-lengths", "length-and-chunked", "negative", "huge"],
+)
+def test_ambiguous_body_framing_is_400(hostile_stack: Stack, framing: bytes) -> None:
+    request = (
+        b"POST /api/v1/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + framing
+        + b"Connection: close\r\n\r\n0\r\n\r\n"
+    )
+
+    status = status_of(raw_request(hostile_stack, request))
+
+    assert status in (400, 413)
+
+
 # JSON
 
 

@@ -8,7 +8,9 @@ added later is covered without editing this file.
 from __future__ import annotations
 
 import re
+import socket
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -137,6 +139,29 @@ def test_repeated_wrong_keys_are_rate_limited(make_stack: MakeStack) -> None:
     ]
 
     assert statuses[-1] == 429
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        b"/API/V1/ADMIN/CONTENT",
+        b"/api/v1/admin/content/",
+        b"/api//v1/admin/content",
+        b"/api/v1/admin%2Fcontent",
+        b"/api/v1/%61dmin/content",
+        b"/api/v1/admin/./content",
+        b"/api/v1/content/../admin/content",
+        b"/api/v1/content/%2e%2e/admin/content",
+    ],
+)
+def test_admin_path_variant_never_bypasses_the_key(open_stack: Stack, path: bytes) -> None:
+    address = urlsplit(open_stack.gateway_url)
+    request = b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(request)
+        status_line = sock.makefile("rb").readline()
+
+    assert status_line.split(b" ")[1] in (b"401", b"404")
 
 
 # CORS
