@@ -12,10 +12,12 @@ import argparse
 import shutil
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench.config import BenchConfig
 from bench.loadgen import ensure_wrk
 from bench.report import key_ratios_line, render_markdown
+from bench.results import RunResults
 from bench.run import run_benchmarks
 from bench.system import REPO_ROOT
 
@@ -31,7 +33,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short run, under a minute")
     parser.add_argument("--keep-logs", action="store_true", help="keep the process logs of the run")
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="only write docs/benchmarks.md again from a results file (after editing FINDINGS.md)",
+    )
     arguments = parser.parse_args()
+
+    if arguments.render is not None:
+        (DOCS_DIR / "benchmarks.md").write_text(
+            render_markdown(RunResults.read_json(arguments.render))
+        )
+        print(f"[bench] wrote {DOCS_DIR / 'benchmarks.md'} from {arguments.render}")
+        return
 
     ensure_wrk()
     config = BenchConfig.quick() if arguments.quick else BenchConfig.full()

@@ -193,3 +193,39 @@ class RunResults:
     def write_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def read_json(cls, path: Path) -> RunResults:
+        """Load results written by ``write_json``, to render their report again."""
+        from bench.loadgen import LoadResult
+        from bench.profiling import Profile
+
+        raw: dict[str, Any] = json.loads(path.read_text())
+
+        def path_result(item: dict[str, Any]) -> PathResult:
+            return PathResult(**{**item, "load": LoadResult(**item["load"])})
+
+        return cls(
+            meta=raw["meta"],
+            paths=[path_result(item) for item in raw.get("paths", [])],
+            variants=[path_result(item) for item in raw.get("variants", [])],
+            operations=[OpsResult(**item) for item in raw.get("operations", [])],
+            latencies=[LatencySummary(**item) for item in raw.get("latencies", [])],
+            growth=[
+                GrowthRow(**{**item, "load": LoadResult(**item["load"])})
+                for item in raw.get("growth", [])
+            ],
+            memory=[MemoryRow(**item) for item in raw.get("memory", [])],
+            targets=[Target(**item) for item in raw.get("targets", [])],
+            profiles=[
+                Profile(
+                    **{
+                        **item,
+                        "inclusive": [tuple(pair) for pair in item["inclusive"]],
+                        "self_time": [tuple(pair) for pair in item["self_time"]],
+                    }
+                )
+                for item in raw.get("profiles", [])
+            ],
+            failures=raw.get("failures", []),
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.loadgen import LoadResult
 from bench.profiling import summarise_raw
 from bench.report import key_ratios_line, render_markdown
@@ -75,3 +77,28 @@ def test_report_and_key_line_render_a_partial_run() -> None:
     results.add_path(PathResult(key="baseline1", title="b1", request="GET /", load=_load(10)))
     assert "## Not measured in this run" in render_markdown(results)
     assert key_ratios_line(results).startswith("key ratios: bundle/b1=-")
+
+
+def test_results_read_back_render_the_same_report(tmp_path: Path) -> None:
+    results = RunResults(
+        meta={
+            "command": "make bench",
+            "mode": "full",
+            "started_at": "2026-01-01 00:00 UTC",
+            "elapsed_s": 1.0,
+            "machine": {"cores": 2, "cpu": "cpu", "memory_gib": 1.0, "kernel": "6"},
+            "versions": {"python": "3.11"},
+            "settings": {
+                "connections": 4,
+                "duration_s": 1,
+                "warmup_s": 0,
+                "workers": 1,
+                "rounds": 1,
+            },
+        }
+    )
+    results.add_path(PathResult(key="baseline1", title="b1", request="GET /", load=_load(10)))
+    results.write_json(tmp_path / "results.json")
+    assert render_markdown(RunResults.read_json(tmp_path / "results.json")) == render_markdown(
+        results
+    )
