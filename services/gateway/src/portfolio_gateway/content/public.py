@@ -10,6 +10,7 @@ are passed on and never cached.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -33,7 +34,16 @@ if TYPE_CHECKING:
 
     from portfolio_shared.contract import ServiceRequest
 
-__all__ = ["LIST_MAX_AGE_S", "OBJECT_MAX_AGE_S", "public_content_router"]
+    from portfolio_gateway.state import GatewayState
+
+__all__ = [
+    "LIST_MAX_AGE_S",
+    "OBJECT_MAX_AGE_S",
+    "CachedReply",
+    "cached_reply",
+    "public_content_router",
+    "serve_from_cache",
+]
 
 log = get_logger("gateway.content")
 
@@ -42,6 +52,8 @@ LIST_MAX_AGE_S = 60
 
 OBJECT_MAX_AGE_S = 300
 """``Cache-Control`` max-age of an item and of the bundle, in seconds."""
+
+CONTENT_PATH = "/api/v1/content"
 
 CACHE_NAME = "content"
 """Value of the ``cache`` label of the cache metrics."""
@@ -65,10 +77,14 @@ _PUBLIC_RESPONSES = {
 }
 
 
-def _respond(
-    request: Request[Any, Any, Any], entry: CachedResponse, *, max_age: int, cache_state: str
-) -> ASGIResponse:
-    # A raw ASGI response: cached bodies are sent as stored, without re-encoding.
+CachedReply = tuple[int, list[tuple[bytes, bytes]], bytes]
+"""Status, raw headers and body of a response built from a cache entry."""
+
+
+def cached_reply(
+    entry: CachedResponse, *, max_age: int, cache_state: str, if_none_match: str | None
+) -> CachedReply:
+    """Build the response for ``entry``: 304 when ``if_none_match`` matches its ETag, else 200."""
     headers = [
         (b"etag", entry.etag.encode()),
         (b"cache-control", _CACHE_CONTROL[max_age]),
@@ -76,10 +92,57 @@ def _respond(
     ]
     if cache_state == "STALE":
         headers.append((b"warning", STALE_WARNING))
-    if if_none_match_hits(request.headers.get("if-none-match"), entry.etag):
-        return ASGIResponse(status_code=304, encoded_headers=headers)
+    if if_none_match_hits(if_none_match, entry.etag):
+        return 304, headers, b""
     headers.append((b"content-type", b"application/json"))
-    return ASGIResponse(body=entry.body, status_code=200, encoded_headers=headers)
+    headers.append((b"content-length", str(len(entry.body)).encode()))
+    return 200, headers, entry.body
+
+
+def _respond(
+    request: Request[Any, Any, Any], entry: CachedResponse, *, max_age: int, cache_state: str
+) -> ASGIResponse:
+    # A raw ASGI response: cached bodies are sent as stored, without re-encoding.
+    status, headers, body = cached_reply(
+        entry,
+        max_age=max_age,
+        cache_state=cache_state,
+        if_none_match=request.headers.get("if-none-match"),
+    )
+    return ASGIResponse(body=body, status_code=status, encoded_headers=headers)
+
+
+def _route_key(path: str, query_string: bytes) -> tuple[str | None, int]:
+    """Return the cache key and max-age of a canonical public content path (no key if none)."""
+    if path == CONTENT_PATH:
+        query = dict(urllib.parse.parse_qsl(query_string.decode("latin-1")))
+        return list_key(query), LIST_MAX_AGE_S
+    if path == CONTENT_PATH + "/bundle":
+        return bundle_key(), OBJECT_MAX_AGE_S
+    segments = path[len(CONTENT_PATH) + 1 :].split("/")
+    if path.startswith(CONTENT_PATH + "/") and len(segments) == 2:
+        return item_key(*segments), OBJECT_MAX_AGE_S
+    return None, 0
+
+
+async def serve_from_cache(
+    gateway: GatewayState, path: str, query_string: bytes, if_none_match: str | None
+) -> CachedReply | None:
+    """Answer a public content read from a fresh cache entry, before routing; ``None`` on a miss.
+
+    ``path`` is the canonical path. A miss is left to the route handler, which
+    counts it and asks the content service.
+    """
+    if gateway.invalidation is None or not gateway.invalidation.synced:
+        return None
+    key, max_age = _route_key(path, query_string)
+    if key is None:
+        return None
+    entry = await gateway.cache.get(key)
+    if entry is None or not gateway.cache.is_fresh(entry):
+        return None
+    CACHE_HITS.labels(CACHE_NAME).inc()
+    return cached_reply(entry, max_age=max_age, cache_state="HIT", if_none_match=if_none_match)
 
 
 async def _serve(
@@ -182,7 +245,7 @@ async def content_item(
 
 
 public_content_router = Router(
-    path="/api/v1/content",
+    path=CONTENT_PATH,
     route_handlers=[list_content, content_bundle, content_item],
     tags=["content"],
 )

@@ -9,7 +9,8 @@ The steps, in order:
 5. apply feature flags (404);
 6. authenticate every ``/api/v1/admin`` path (401 before 404);
 7. run the content rate limit (429);
-8. call the app under the per-request deadline (504 if no response has
+8. serve a public content read from a fresh cache entry, if there is one;
+9. else call the app under the per-request deadline (504 if no response has
    started by then).
 
 Every response, errors included, gets ``X-Request-Id``, the security headers
@@ -38,6 +39,7 @@ from portfolio_shared.errors import (
 from portfolio_shared.logging import bind_request_context, get_logger
 
 from portfolio_gateway.auth.admin import ADMIN_KEY_HEADER, ADMIN_PATH_PREFIX
+from portfolio_gateway.content.public import serve_from_cache
 from portfolio_gateway.http.errors import ROUTE_NOT_FOUND, send_error
 from portfolio_gateway.http.request_id import REQUEST_ID_HEADER, accept_request_id
 from portfolio_gateway.http.routes_table import RouteTable
@@ -206,6 +208,22 @@ class EdgeLayer:
             except PortfolioError as error:
                 await send_error(send_with_headers, error, request_id)
                 return
+
+            if scope["method"] == "GET" and path_under(path, CONTENT_PATH_PREFIX):
+                cached = await serve_from_cache(
+                    self._gateway(),
+                    path,
+                    scope.get("query_string", b""),
+                    _header(scope, b"if-none-match"),
+                )
+                if cached is not None:
+                    # A fresh cache hit needs no routing: the cheapest path through the gateway.
+                    status, headers, body = cached
+                    await send_with_headers(
+                        {"type": "http.response.start", "status": status, "headers": headers}
+                    )
+                    await send_with_headers({"type": "http.response.body", "body": body})
+                    return
 
             timeout_ms = (
                 self._settings.chat_request_timeout_ms
