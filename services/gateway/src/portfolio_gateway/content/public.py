@@ -128,10 +128,10 @@ def _route_key(path: str, query_string: bytes) -> tuple[str | None, int]:
 async def serve_from_cache(
     gateway: GatewayState, path: str, query_string: bytes, if_none_match: str | None
 ) -> CachedReply | None:
-    """Answer a public content read from a fresh cache entry, before routing; ``None`` on a miss.
+    """Serve a public content read from a fresh cache entry, before routing; ``None`` on a miss.
 
     ``path`` is the canonical path. A miss is left to the route handler, which
-    counts it and asks the content service.
+    counts it and requests the content service.
     """
     if gateway.invalidation is None or not gateway.invalidation.synced:
         return None
