@@ -7,6 +7,7 @@ added later is covered without editing this file.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 from typing import TYPE_CHECKING
@@ -284,7 +285,7 @@ def test_no_secret_or_client_ip_in_any_output(make_stack: MakeStack, fake_llm: F
             client.get(f"/api/v1/admin/content/{content_id}/history", headers=admin),
             client.get("/api/v1/admin/content", headers={"X-Admin-Key": wrong_key}),
             client.post("/api/v1/chat", json={"message": "hi", "visitorId": "visitor-secret"}),
-            client.get("/api/v1/admin/chat/sessions", headers=admin),
+            sessions := client.get("/api/v1/admin/chat/sessions", headers=admin),
             client.get("/api/v1/content/project/no-such-item"),
             client.get("/api/metrics"),
             client.get("/api/health/ready"),
@@ -295,7 +296,10 @@ def test_no_secret_or_client_ip_in_any_output(make_stack: MakeStack, fake_llm: F
     outputs.extend(path.read_text(encoding="utf-8", errors="replace") for path in stack.log_files())
     everything = "\n".join(outputs)
 
+    client_hashes = {session["ipHash"] for session in sessions.json()["data"]}
+
     assert fake_llm.request_count >= 1
+    assert hashlib.sha256(CLIENT_IP.encode()).hexdigest()[:16] in client_hashes
     assert stack.admin_key not in everything
     assert wrong_key not in everything
     assert stack.llm_api_key not in everything
