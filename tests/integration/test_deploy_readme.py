@@ -8,9 +8,14 @@ from typing import Any
 
 import pytest
 from compose_file import REPOSITORY, SERVICE_KINDS, settings_class
+from portfolio_gateway.webapp import WebAppSettings
 from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings
 
 README = REPOSITORY / "README.md"
+
+EXTRA_SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {"gateway": (WebAppSettings,)}
+"""Settings classes a service reads besides its main one."""
 
 _ROW = re.compile(r"^\| `(?P<name>[A-Z][A-Z0-9_]*)` \| (?P<default>[^|]*) \|", re.MULTILINE)
 
@@ -41,9 +46,11 @@ def _documented() -> dict[str, str]:
 
 
 def _expected(kind: str) -> dict[str, str]:
+    classes = (settings_class(kind), *EXTRA_SETTINGS.get(kind, ()))
     return {
         name.upper(): render_default(field.default)
-        for name, field in settings_class(kind).model_fields.items()
+        for cls in classes
+        for name, field in cls.model_fields.items()
     }
 
 
@@ -73,3 +80,7 @@ def test_readme_lists_no_unknown_variable() -> None:
     unknown = set(_documented()) - known
 
     assert unknown == set()
+
+
+def test_readme_gives_reference_page_url() -> None:
+    assert "http://127.0.0.1:8000/app/" in README.read_text(encoding="utf-8")
