@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -197,6 +199,32 @@ def test_dockerfile_declares_a_healthcheck() -> None:
     assert "portfolio_shared.devstack.probe" in text
 
 
+def _dockerfile_web_root() -> str:
+    """Return the ``WEB_ROOT`` that the image's ``ENV`` instruction sets."""
+    found = re.search(r"\bWEB_ROOT=(\S+)", DOCKERFILE.read_text(encoding="utf-8"))
+    assert found is not None, "deploy/Dockerfile sets no WEB_ROOT"
+    return found.group(1)
+
+
+def _dockerfile_web_copy() -> str:
+    """Return the destination of the Dockerfile's ``COPY web/ ...`` instruction."""
+    found = re.search(r"^COPY web/ (\S+)$", DOCKERFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert found is not None, "deploy/Dockerfile does not copy web/"
+    return found.group(1)
+
+
+def test_dockerfile_sets_web_root_to_the_copied_page() -> None:
+    assert _dockerfile_web_copy().rstrip("/") == _dockerfile_web_root()
+
+
+def test_docker_build_context_keeps_the_web_page() -> None:
+    ignored = (DEPLOY_DIR / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+
+    excluding = [line for line in ignored if line.strip().rstrip("/") in {"web", "web/*", "**/web"}]
+
+    assert excluding == []
+
+
 def test_prometheus_config_loads_the_alert_rules(tmp_path: Path) -> None:
     alerts = DEPLOY_DIR / "prometheus" / "alerts.yml"
     config = (DEPLOY_DIR / "prometheus.yml").read_text(encoding="utf-8")
@@ -278,10 +306,17 @@ def test_container_commands_run_and_pass_their_healthchecks(
     nats_server: ManagedServer, namespace: str, tmp_path: Path
 ) -> None:
     gateway_port = free_port()
+    # The page as the image holds it: a copy of web/ at WEB_ROOT, marked to tell it apart.
+    web_root = tmp_path / "web-copy"
+    shutil.copytree(REPOSITORY / "web", web_root)
+    index = web_root / "index.html"
+    index.write_bytes(index.read_bytes() + b"<!-- image copy -->\n")
     processes: list[ManagedProcess] = []
     try:
         for kind in SERVICE_KINDS:
             env = _loopback_environment(kind, nats_server.url, namespace, tmp_path, gateway_port)
+            if kind == "gateway":
+                env["WEB_ROOT"] = str(web_root)
             log_path = tmp_path / f"{kind}.log"
             log_file = log_path.open("wb")
             process = spawn(_container_argv(kind), env=env, stdout=log_file, cwd=tmp_path)
@@ -295,6 +330,7 @@ def test_container_commands_run_and_pass_their_healthchecks(
             for kind in SERVICE_KINDS
         }
         ready_status, _ = http_get(f"http://127.0.0.1:{gateway_port}/api/health/ready")
+        page_status, page = http_get(f"http://127.0.0.1:{gateway_port}/app/")
     finally:
         for managed in processes:
             assert managed.process is not None
@@ -308,3 +344,5 @@ def test_container_commands_run_and_pass_their_healthchecks(
     for kind, result in results.items():
         assert result.returncode == 0, f"{kind}: {result.stdout}{result.stderr}\n{logs[kind]}"
     assert ready_status == 200
+    assert page_status == 200
+    assert page == index.read_bytes()
