@@ -3,18 +3,22 @@ keeps working, and a restarted replica is used again without touching the rest."
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from portfolio_shared.testing.fake_llm import FakeLlm
+from portfolio_shared.testing.fake_llm import FakeLlm, FakeReply
 from stack import Stack, StackOptions
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from portfolio_shared.testing.servers import ManagedServer
+
+    from conftest import MakeStack
 
 CLIENT_TIMEOUT_S = 5.0
 """Maximum wait for one response while a service is down: a slower response counts as a hang."""
@@ -99,3 +103,32 @@ def test_killed_service_fails_only_its_routes(services_stack: Stack, kind: str) 
 
     assert while_down == expected_down
     assert after_restart == dict.fromkeys(ROUTES, 200)
+
+
+def test_chat_killed_mid_stream_ends_with_error_event(
+    make_stack: MakeStack, fake_llm: FakeLlm
+) -> None:
+    stack = make_stack(env={"CHAT_REQUEST_TIMEOUT_MS": "3000"})
+    gate = threading.Event()
+    fake_llm.default = FakeReply.reply_text("first then nothing", gate=gate)
+    events: list[tuple[str, object]] = []
+    name = ""
+
+    with httpx.stream(
+        "POST",
+        stack.gateway_url + "/api/v1/chat",
+        json={"message": "Stream please", "visitorId": "visitor-killed"},
+        headers={"Accept": "text/event-stream"},
+        timeout=15,
+    ) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+                if name == "token" and len(events) == 1:
+                    stack.kill("chat")
+    gate.set()
+
+    assert events[0][0] == "token"
+    assert events[-1][0] == "error"
