@@ -22,6 +22,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 from compose_file import (
     COMPOSE_FILE,
     DEPLOY_DIR,
@@ -225,21 +226,83 @@ def test_docker_build_context_keeps_the_web_page() -> None:
     assert excluding == []
 
 
-def test_prometheus_config_loads_the_alert_rules(tmp_path: Path) -> None:
-    alerts = DEPLOY_DIR / "prometheus" / "alerts.yml"
-    config = (DEPLOY_DIR / "prometheus.yml").read_text(encoding="utf-8")
-    (tmp_path / "prometheus.yml").write_text(
-        config.replace("/etc/prometheus/alerts.yml", str(alerts))
-    )
+def _prometheus_mounts() -> dict[str, Path]:
+    """Map each file the prometheus service mounts, by its path in the container, to its source."""
+    mounts = {}
+    for volume in load_compose()["services"]["prometheus"]["volumes"]:
+        source, target = str(volume).split(":")[:2]
+        if source.startswith("."):
+            mounts[target] = DEPLOY_DIR / source
+    return mounts
+
+
+def _prometheus_config_path() -> str:
+    """Return the ``--config.file`` the prometheus service's command names."""
+    for argument in load_compose()["services"]["prometheus"]["command"]:
+        if str(argument).startswith("--config.file="):
+            return str(argument).split("=", 1)[1]
+    raise LookupError("the prometheus service names no --config.file")
+
+
+def test_prometheus_mounts_the_checked_config() -> None:
+    mounted = _prometheus_mounts()[_prometheus_config_path()]
+
+    assert mounted.resolve() == (DEPLOY_DIR / "prometheus" / "prometheus.yml").resolve()
+
+
+def test_prometheus_mounts_the_alert_rules() -> None:
+    sources = {path.resolve() for path in _prometheus_mounts().values()}
+
+    assert (DEPLOY_DIR / "prometheus" / "alerts.yml").resolve() in sources
+
+
+def test_deploy_keeps_one_prometheus_config() -> None:
+    configs = sorted(path.relative_to(DEPLOY_DIR) for path in DEPLOY_DIR.rglob("prometheus.yml"))
+
+    assert configs == [Path("prometheus/prometheus.yml")]
+
+
+def test_prometheus_config_loads_the_alert_rules_as_mounted(tmp_path: Path) -> None:
+    # Lay the mounted files out as the container sees them, under tmp_path.
+    for target, source in _prometheus_mounts().items():
+        placed = tmp_path / target.lstrip("/")
+        placed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, placed)
+    config = tmp_path / _prometheus_config_path().lstrip("/")
 
     result = subprocess.run(
-        ["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
+        ["promtool", "check", "config", str(config)],
         capture_output=True,
         text=True,
         check=False,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 1 rule files found" in result.stdout + result.stderr
+
+
+def test_prometheus_scrapes_the_gateway_service() -> None:
+    config = yaml.safe_load((DEPLOY_DIR / "prometheus" / "prometheus.yml").read_text())
+    gateway = load_compose()["services"]["gateway"]
+    port = gateway["environment"]["GATEWAY_PORT"]
+
+    targets = [
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    ]
+
+    assert targets == [f"gateway:{port}"]
+    assert any(str(mapping).endswith(f":{port}") for mapping in gateway["ports"])
+
+
+def test_prometheus_scrapes_the_metrics_path() -> None:
+    config = yaml.safe_load((DEPLOY_DIR / "prometheus" / "prometheus.yml").read_text())
+
+    paths = {job["metrics_path"] for job in config["scrape_configs"]}
+
+    assert paths == {"/api/metrics"}
 
 
 # Containers as plain processes
