@@ -30,6 +30,9 @@ class BenchConfig:
     invalidation_writes: int
     """Admin writes whose propagation to the other replica is timed."""
 
+    invalidation_with_redis: bool
+    """Whether to time invalidation between two replicas sharing a Redis cache as well."""
+
     invalidation_deadline_s: float
     """Maximum wait for one write to show on the other replica before it counts as missed."""
 
@@ -57,6 +60,7 @@ class BenchConfig:
             rounds=3,
             workers=1,
             invalidation_writes=300,
+            invalidation_with_redis=True,
             invalidation_deadline_s=5.0,
             limiter_operations=10_000,
             limiter_concurrency=16,
@@ -71,11 +75,12 @@ class BenchConfig:
         return cls(
             mode="quick",
             duration_s=2,
-            warmup_s=1,
+            warmup_s=0,
             connections=16,
             rounds=1,
             workers=1,
-            invalidation_writes=30,
+            invalidation_writes=20,
+            invalidation_with_redis=False,
             invalidation_deadline_s=2.0,
             limiter_operations=2_000,
             limiter_concurrency=16,

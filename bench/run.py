@@ -76,6 +76,7 @@ class Run:
     def phase(self, name: str, action: Callable[[], None]) -> bool:
         """Run one phase; on failure record why and carry on."""
         print(f"[bench] {name}", flush=True)
+        started = time.monotonic()
         try:
             action()
         except Exception as error:
@@ -86,6 +87,7 @@ class Run:
             with (self.work_dir / "failures.log").open("a") as log:
                 log.write(traceback.format_exc() + "\n")
             return False
+        print(f"[bench] {name}: done in {time.monotonic() - started:.1f} s", flush=True)
         return True
 
     # Phases
@@ -96,8 +98,8 @@ class Run:
         system.start_fake_provider()
         for kind in ("content", "chat", "health"):
             system.start_service(kind)
-        system.start_gateway(replica=0)
-        system.start_gateway(replica=1)
+        for handle in [system.start_gateway(replica=n, wait=False) for n in (0, 1)]:
+            handle.wait_started()
         system.wait_ready(system.gateways[0].url, parts=("content", "chat"))
 
     def record_idle_memory(self) -> None:
@@ -125,9 +127,10 @@ class Run:
         bundle_file.write_bytes(bundle.content)
         item_file.write_bytes(item.content)
 
+        uncached = system.start_gateway(replica=9, env=UNCACHED_ENV, wait=False)
         bare_url = system.start_bare_baseline(bundle_file)
         nats_url = system.start_nats_baseline(item_file)
-        uncached = system.start_gateway(replica=9, env=UNCACHED_ENV)
+        uncached.wait_started()
         with GatewayClient(uncached.url, system.admin_key) as client:
             client.get(item_path)
             cache_header = client.get(item_path).headers.get("x-cache", "absent")
@@ -283,12 +286,16 @@ class Run:
             key="invalidation",
             title="Memory cache per replica: write on replica 0 → served by replica 1",
         )
+        if not self.config.invalidation_with_redis:
+            return
         redis_env = {
             "REDIS_URL": system.ensure_redis(),
             "REDIS_KEY_PREFIX": f"{system.namespace}:",
         }
-        first = system.start_gateway(replica=3, env=redis_env)
-        second = system.start_gateway(replica=4, env=redis_env)
+        first = system.start_gateway(replica=3, env=redis_env, wait=False)
+        second = system.start_gateway(replica=4, env=redis_env, wait=False)
+        first.wait_started()
+        second.wait_started()
         try:
             self._time_invalidation(
                 first.url,
@@ -342,8 +349,8 @@ class Run:
         content_env = {"TURSO_DATABASE_URL": f"file:{database}", "SEED_SAMPLE_CONTENT": "false"}
         system.start_service("content", env=content_env)
         system.start_service("health")
-        system.start_gateway(replica=0)
-        system.start_gateway(replica=1)
+        for handle in [system.start_gateway(replica=n, wait=False) for n in (0, 1)]:
+            handle.wait_started()
         system.wait_ready(system.gateways[0].url)
         idle = {child.name: round(child.rss_mb(), 1) for child in self._measured_children()}
         gateways = list(system.gateways)

@@ -70,6 +70,10 @@ class GatewayHandle:
     url: str
     child: Child
 
+    def wait_started(self) -> None:
+        """Wait until the replica's startup probe returns 200."""
+        wait_http(self.url + "/api/health/startup", timeout_s=START_TIMEOUT_S, child=self.child)
+
 
 @dataclass
 class BenchSystem:
@@ -227,10 +231,12 @@ class BenchSystem:
         replica: int = 0,
         env: Mapping[str, str] | None = None,
         wrapper: list[str] | None = None,
+        wait: bool = True,
     ) -> GatewayHandle:
         """Start a gateway replica with every rate limit raised out of reach of the load.
 
         ``wrapper`` is a command the gateway runs under, such as a profiler.
+        With ``wait=False`` it returns at once; call ``handle.wait_started()``.
         """
         port = free_port()
         extra = {
@@ -251,9 +257,10 @@ class BenchSystem:
         child.argv = [*(wrapper or []), *child.argv]
         self.spawn(child)
         url = f"http://127.0.0.1:{port}"
-        wait_http(url + "/api/health/startup", timeout_s=START_TIMEOUT_S, child=child)
         handle = GatewayHandle(replica=replica, url=url, child=child)
         self.gateways.append(handle)
+        if wait:
+            handle.wait_started()
         return handle
 
     def wait_ready(self, gateway_url: str, *, parts: tuple[str, ...] = ()) -> None:
