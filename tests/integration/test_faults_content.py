@@ -214,7 +214,10 @@ def test_frozen_content_serves_cache_only(write_stack: Stack) -> None:
             json={"type": FAULT_TYPE, "data": {"title": "Cached item"}, "status": "published"},
         ).json()["data"]
         item_path = f"/api/v1/content/{FAULT_TYPE}/{created['slug']}"
-        warm = poll(lambda: client.get(item_path).status_code == 200, deadline_s=10)
+        # The item's own "created" event invalidates its cache entry, so the cache is
+        # warmed only after that event was announced, until a response is a cache hit.
+        poll(lambda: created["id"] in announced_changes(stack), deadline_s=20)
+        warm = poll(lambda: client.get(item_path).headers.get("x-cache") == "HIT", deadline_s=10)
 
         stack.freeze("content")
         try:
