@@ -12,7 +12,9 @@ authentication and deadlines apply before routing, to every response.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
@@ -40,6 +42,7 @@ from portfolio_gateway.http.errors import exception_handlers
 from portfolio_gateway.observability.metrics import metrics_router
 from portfolio_gateway.observability.middleware import ObservabilityMiddleware
 from portfolio_gateway.ratelimit import RateLimiter
+from portfolio_gateway.serving import DRAIN_SIGNAL, WORKER_NUMBER_ENV, worker_instance_id
 from portfolio_gateway.settings import GatewaySettings
 from portfolio_gateway.state import GatewayState
 from portfolio_gateway.webapp import webapp_router
@@ -80,6 +83,9 @@ def _openapi_config() -> OpenAPIConfig:
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     """Build the gateway app from ``settings`` (read from the environment when omitted)."""
     settings = settings or load_settings(GatewaySettings)
+    settings = settings.model_copy(
+        update={"instance_id": worker_instance_id(settings.instance_id, settings.gateway_workers)}
+    )
     configure_logging("gateway", level=settings.log_level, fmt=settings.log_format)
     configure_tracing("gateway")
 
@@ -87,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             app.state.gateway = await _start_state(settings, stack)
+            _listen_for_drain(app.state.gateway, stack)
             try:
                 yield
             finally:
@@ -115,6 +122,25 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
     edge = EdgeLayer(app.asgi_handler, app, settings)
     app.asgi_handler = ObservabilityMiddleware(edge, app)  # type: ignore[arg-type]
     return app
+
+
+def _listen_for_drain(state: GatewayState, stack: contextlib.AsyncExitStack) -> None:
+    """Mark the worker as draining when ``GatewayServer`` sends ``DRAIN_SIGNAL``.
+
+    Only worker processes of ``GatewayServer`` listen: an app served another way
+    (tests, another server) leaves the signal alone.
+    """
+    if WORKER_NUMBER_ENV not in os.environ:
+        return
+
+    def drain() -> None:
+        if not state.draining:
+            state.draining = True
+            log.info("gateway draining: readiness reports 503", instance=state.runtime.instance_id)
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(DRAIN_SIGNAL, drain)
+    stack.callback(loop.remove_signal_handler, DRAIN_SIGNAL)
 
 
 async def _start_state(settings: GatewaySettings, stack: contextlib.AsyncExitStack) -> GatewayState:

@@ -53,6 +53,10 @@ class GatewaySettings(CommonSettings):
     gateway_workers: int = Field(default=1, ge=1, le=64)
     """Number of server worker processes; each keeps its own NATS connection."""
 
+    shutdown_grace_s: float = Field(default=2.0, ge=0, le=300)
+    """Seconds between SIGTERM and the stop of accepting connections, during which
+    ``/api/health/ready`` responds 503 while every request is still served."""
+
     admin_api_key: str = ""
     """The admin key expected in ``X-Admin-Key``; empty closes the admin API (every call 401)."""
 

@@ -48,6 +48,10 @@ class GatewayState:
     started_at: float = field(default_factory=time.monotonic)
     """``time.monotonic()`` when the worker began starting."""
 
+    draining: bool = False
+    """True once the server is about to stop; the readiness probe then responds 503
+    while every other request is still served."""
+
     extras: dict[str, Any] = field(default_factory=dict)
     """Room for components other modules attach (keyed by their module name)."""
 

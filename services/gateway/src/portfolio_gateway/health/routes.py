@@ -7,7 +7,8 @@
   "environment"}`` (uptime in milliseconds).
 - ``GET /api/health/ready``: the health service's ``ReadinessReport`` plus this
   worker's own parts (``nats``, ``health`` and its cache and limiter checks);
-  503 when ``unhealthy``, including when the health service cannot be reached.
+  503 when ``unhealthy``, including when the health service cannot be reached
+  and while the gateway drains before it stops (``shutdown: error``).
 
 None of them is rate limited or counted in the HTTP metrics.
 """
@@ -117,6 +118,9 @@ def startup(request: Request[Any, Any, Any]) -> Response[ProcessStatus]:
 )
 async def readiness(request: Request[Any, Any, Any]) -> Response[ReadinessReport]:
     gateway = _gateway(request)
+    if gateway is not None and gateway.draining:
+        report = _draining()
+        return Response(report, status_code=report.http_status, headers=_NO_STORE)
     if gateway is None or gateway.nats.is_closed or not gateway.nats.is_connected:
         report = _without_health(nats="error")
     else:
@@ -149,6 +153,11 @@ async def _ask_health(gateway: GatewayState, request: Request[Any, Any, Any]) ->
         log.warning("health service reply invalid", error=str(error))
         return _without_health(nats="ok")
     return report.with_part("health", "ok", critical=True).with_part("nats", "ok", critical=True)
+
+
+def _draining() -> ReadinessReport:
+    """Build the report of a gateway that is about to stop: unhealthy, so it leaves rotation."""
+    return ReadinessReport(status="unhealthy", checks={"shutdown": "error"}, critical=["shutdown"])
 
 
 def _without_health(*, nats: str) -> ReadinessReport:
