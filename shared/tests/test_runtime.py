@@ -109,3 +109,29 @@ async def test_instance_checks_answer_on_own_subject(
     report = CheckReport.decode(reply.data)
     assert report.checks["database"].status == "ok"
     assert report.service == "content"
+
+
+async def test_request_while_disconnected_fails_at_once(namespace: str) -> None:
+    from portfolio_shared.testing.servers import start_nats
+
+    server = start_nats(prefer_env=False)
+    disconnected = asyncio.Event()
+
+    async def on_disconnected() -> None:
+        disconnected.set()
+
+    client = await connect_nats(server.url, name="test", on_disconnected=on_disconnected)
+    try:
+        server.stop_process_only()
+        await asyncio.wait_for(disconnected.wait(), timeout=10)
+        with pytest.raises(ServiceUnavailableError, match="message bus is disconnected"):
+            # A timeout of a minute: only the connection check can end this quickly.
+            await asyncio.wait_for(
+                request(
+                    client, f"{namespace}.echo", ServiceRequest(), timeout_s=60, service="content"
+                ),
+                timeout=5,
+            )
+    finally:
+        await client.close()
+        server.stop()

@@ -98,6 +98,12 @@ async def request(
     when nobody listens, nobody answers within ``timeout_s`` or the connection
     is down. ``service`` names the callee in those messages.
     """
+    if not client.is_connected:
+        # While reconnecting, nats-py buffers the request and waits out the
+        # whole timeout; a caller is better served by an immediate 503.
+        raise ServiceUnavailableError(
+            f"The {service} service is unreachable: the message bus is disconnected"
+        )
     headers = inject_headers({})
     if message.request_id:
         headers[REQUEST_ID_HEADER] = message.request_id
