@@ -46,9 +46,10 @@ $(INSTALLED): $(PROJECT_FILES) | $(UV)
 install: $(INSTALLED) ## Install every package of the workspace from uv.lock
 
 # Debian packages the tests use: promtool (package prometheus) checks the alert
-# rules, and the runbook's commands need redis-cli, jq and sqlite3. policy-rc.d
+# rules, the runbook's commands need redis-cli, jq and sqlite3, and the benchmark
+# harness tests drive wrk. policy-rc.d
 # keeps apt from starting the daemons these packages ship.
-DEBIAN_TEST_COMMANDS := promtool:prometheus redis-cli:redis-tools jq:jq sqlite3:sqlite3
+DEBIAN_TEST_COMMANDS := promtool:prometheus redis-cli:redis-tools jq:jq sqlite3:sqlite3 wrk:wrk
 
 test-deps:
 	@missing=""; \
