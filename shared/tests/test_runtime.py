@@ -135,3 +135,30 @@ async def test_request_while_disconnected_fails_at_once(namespace: str) -> None:
     finally:
         await client.close()
         server.stop()
+
+
+async def test_requests_routed_before_shutdown_get_answers(
+    nats_server: ManagedServer, namespace: str
+) -> None:
+    runtime = ServiceRuntime("content", make_settings(nats_server, namespace))
+    runtime.add_endpoint("echo", f"{namespace}.echo", echo)
+    caller = await connect_nats(nats_server.url, name="caller")
+    replies = await caller.subscribe(f"{namespace}.replies.*")
+    await runtime.__aenter__()
+
+    for number in range(50):
+        await caller.publish(
+            f"{namespace}.echo",
+            ServiceRequest(params={"id": str(number)}).encode(),
+            reply=f"{namespace}.replies.{number}",
+        )
+    # Once flushed, the server has routed every request to this instance.
+    await caller.flush()
+    await runtime.shutdown()
+    answered = []
+    for _ in range(50):
+        message = await replies.next_msg(timeout=5)
+        answered.append(message.subject.rsplit(".", 1)[1])
+    await caller.close()
+
+    assert sorted(answered, key=int) == [str(number) for number in range(50)]
