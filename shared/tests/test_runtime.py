@@ -137,9 +137,7 @@ async def test_request_while_disconnected_fails_at_once(namespace: str) -> None:
         server.stop()
 
 
-async def test_requests_routed_before_shutdown_get_answers(
-    nats_server: ManagedServer, namespace: str
-) -> None:
+async def test_shutdown_answers_routed_requests(nats_server: ManagedServer, namespace: str) -> None:
     runtime = ServiceRuntime("content", make_settings(nats_server, namespace))
     runtime.add_endpoint("echo", f"{namespace}.echo", echo)
     caller = await connect_nats(nats_server.url, name="caller")

@@ -310,7 +310,7 @@ async def _drain_endpoints(service: Any) -> None:
     """Stop the endpoints' subscriptions after the requests already routed to this instance.
 
     ``Service.stop`` unsubscribes endpoints, which drops requests the server had
-    routed here but this client had not yet handed to a handler; each of their
+    routed here but this client had not yet handed to a handler. Each of their
     callers then waits out its whole deadline. Draining instead unsubscribes,
     waits for the server to flush what it routed, and hands those requests to
     the handlers, whose tasks shutdown then waits for.
