@@ -215,6 +215,9 @@ class Stack:
             "LOG_LEVEL": "INFO",
             "ADMIN_API_KEY": self.admin_key,
             "LLM_API_KEY": self.llm_api_key,
+            # No load balancer watches these gateways, so a drain period before
+            # stopping only slows teardown; tests of draining set their own.
+            "SHUTDOWN_GRACE_S": "0",
         }
         if self.redis_url is not None:
             env["REDIS_URL"] = self.redis_url
