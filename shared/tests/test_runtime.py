@@ -160,3 +160,38 @@ async def test_shutdown_answers_routed_requests(nats_server: ManagedServer, name
     await caller.close()
 
     assert sorted(answered, key=int) == [str(number) for number in range(50)]
+
+
+async def test_request_in_flight_fails_when_connection_drops(namespace: str) -> None:
+    from portfolio_shared.testing.servers import start_nats
+
+    server = start_nats(prefer_env=False)
+    handler_started = asyncio.Event()
+
+    async def never_answer(request: ServiceRequest) -> None:
+        handler_started.set()
+        await asyncio.Event().wait()
+
+    runtime = ServiceRuntime(
+        "content", CommonSettings(nats_url=server.url, nats_namespace=namespace)
+    )
+    runtime.add_endpoint("stuck", f"{namespace}.stuck", never_answer)
+    client = None
+    try:
+        await runtime.__aenter__()
+        client = await connect_nats(server.url, name="test")
+        pending = asyncio.create_task(
+            request(client, f"{namespace}.stuck", ServiceRequest(), timeout_s=60, service="content")
+        )
+        await asyncio.wait_for(handler_started.wait(), timeout=10)
+
+        server.stop_process_only()
+
+        with pytest.raises(ServiceUnavailableError, match="message bus is disconnected"):
+            # A timeout of a minute: only the disconnect can end this quickly.
+            await asyncio.wait_for(pending, timeout=10)
+    finally:
+        if client is not None:
+            await client.close()
+        await runtime.client.close()
+        server.stop()

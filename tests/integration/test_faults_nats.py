@@ -116,6 +116,15 @@ def test_nats_restart_fails_fast_then_recovers(
         load.phase = "outage"
         own_nats.stop_process_only()
         time.sleep(OUTAGE_S)
+        # Keep NATS down until the load loop has asked for the cached item
+        # during the outage: on a busy machine one round over the paths can
+        # take longer than the outage itself.
+        poll(
+            lambda: any(
+                key.startswith(item_path + " ") for key in load.statuses.get("outage", Counter())
+            ),
+            deadline_s=RECOVERY_DEADLINE_S,
+        )
         load.phase = "restarting"
         own_nats.restart()
         recovered = poll(

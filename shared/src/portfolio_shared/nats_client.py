@@ -44,8 +44,12 @@ async def connect_nats(
     async def error_cb(error: Exception) -> None:
         log.warning("nats connection error", error=str(error) or type(error).__name__)
 
+    connected: list[NatsClient] = []
+
     async def disconnected_cb() -> None:
         log.warning("nats disconnected")
+        if connected:
+            _fail_pending_requests(connected[0])
         if on_disconnected is not None:
             await on_disconnected()
 
@@ -81,7 +85,23 @@ async def connect_nats(
         log.info(
             "nats connected", server=client.connected_url.netloc if client.connected_url else None
         )
+        connected.append(client)
         return client
+
+
+def _fail_pending_requests(client: NatsClient) -> None:
+    """Fail every request still waiting for a reply when the connection drops.
+
+    A reply cannot arrive on a dropped connection, so without this each caller
+    would wait out its whole timeout. nats-py 2.16 keeps the waiting futures in
+    the private ``_resp_map``; each future removes itself from it when done.
+    """
+    pending = getattr(client, "_resp_map", None)
+    if not pending:
+        return
+    for future in list(pending.values()):
+        if not future.done():
+            future.set_exception(nats.errors.ConnectionReconnectingError())
 
 
 async def request(
