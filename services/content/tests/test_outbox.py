@@ -160,3 +160,21 @@ async def test_relay_marks_delivered_events_sent(
         return await count_pending(instance.database) == 0
 
     assert await eventually(all_sent, timeout_s=DEADLINE_S)
+
+
+async def test_shutdown_publishes_events_still_pending(
+    nats_server: ManagedServer, namespace: str, tmp_path: Path
+) -> None:
+    settings = make_settings(nats_server.url, namespace, tmp_path)
+    async with ContentInstance(settings) as instance:
+        # With the background relay stopped, only the shutdown flush can
+        # publish this change.
+        await instance.relay.stop()
+        created = await instance.service.create(
+            validate_create({"type": "project", "data": {"title": "Late"}}), CONTEXT
+        )
+        pending_before_shutdown = await count_pending(instance.database)
+
+    [event] = await read_changes(nats_server.url, namespace, 1)
+    assert pending_before_shutdown == 1
+    assert (event.content_id, event.change) == (str(created.content_id), ChangeKind.CREATED)

@@ -190,6 +190,15 @@ class ServiceRuntime:
 
     async def shutdown(self) -> None:
         """Stop taking requests, finish in-flight ones within the timeout, drain NATS."""
+        await self.stop_serving()
+        await self.disconnect()
+
+    async def stop_serving(self) -> None:
+        """Stop taking requests and finish in-flight ones within the timeout.
+
+        The NATS connection stays open, so a service can still publish what
+        its last requests produced (an outbox flush) before ``disconnect``.
+        """
         if self._service is not None:
             await _drain_endpoints(self._service)
             await self._service.stop()
@@ -202,6 +211,9 @@ class ServiceRuntime:
                 task.cancel()
             if pending:
                 log.warning("in-flight requests cancelled at shutdown", count=len(pending))
+
+    async def disconnect(self) -> None:
+        """Drain and close the NATS connection within the timeout."""
         if not self.client.is_closed:
             try:
                 await asyncio.wait_for(

@@ -75,8 +75,8 @@ class ContentInstance:
     On enter: apply migrations, open the database, load the sample portfolio
     into an empty database (when enabled), register the endpoints and the
     ``database`` check with NATS and start the outbox relay and housekeeping.
-    On exit: stop the relay, stop taking requests, finish in-flight ones and
-    drain NATS, then close the database.
+    On exit: stop taking requests, finish in-flight ones, stop the relay and
+    publish what is still in the outbox, drain NATS, then close the database.
     """
 
     def __init__(self, settings: ContentSettings) -> None:
@@ -134,9 +134,11 @@ class ContentInstance:
             self._housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._housekeeping
-        await self.relay.stop()
         try:
-            await self.runtime.__aexit__(*exc_info)
+            await self.runtime.stop_serving()
+            await self.relay.stop()
+            await self.relay.flush(timeout_s=self.settings.shutdown_timeout_s)
+            await self.runtime.disconnect()
         finally:
             await self.database.close()
 

@@ -99,6 +99,23 @@ class OutboxRelay:
         if not done:
             log.warning("outbox relay did not stop in time")
 
+    async def flush(self, *, timeout_s: float) -> None:
+        """Publish every pending event once more, after the background task stopped.
+
+        Called at shutdown once in-flight requests have finished, so their
+        events leave with this instance. A failure leaves the rows pending for
+        any relay (this instance restarted, or another replica) to publish.
+        """
+        self._stopped = False
+        try:
+            sent = await asyncio.wait_for(self.relay_once(), timeout=timeout_s)
+        except Exception as error:
+            log.warning("outbox flush at shutdown failed", error=str(error) or type(error).__name__)
+        else:
+            log.info("outbox flushed at shutdown", sent=sent)
+        finally:
+            self._stopped = True
+
     async def relay_once(self) -> int:
         """Publish every pending event in order; returns how many were acknowledged.
 
