@@ -60,7 +60,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.REQUEST_TIMEOUT: 504,
 }
-"""HTTP status the gateway answers with for each error code."""
+"""HTTP status the gateway returns for each error code."""
 
 
 class PortfolioError(Exception):
@@ -140,7 +140,7 @@ class PayloadTooLargeError(PortfolioError):
 
 
 class RateLimitExceededError(PortfolioError):
-    """The client's token bucket is empty; ``retry_after`` says when to retry, in seconds."""
+    """The client's token bucket is empty, and ``retry_after`` is the wait before a retry, in seconds."""
 
     code = ErrorCode.RATE_LIMIT_EXCEEDED
 
@@ -155,7 +155,7 @@ class LlmError(PortfolioError):
 
 
 class ServiceUnavailableError(PortfolioError):
-    """A service or dependency did not answer: no NATS responders, a timeout, a database outage."""
+    """A service or dependency did not respond: no NATS responders, a timeout, a database outage."""
 
     code = ErrorCode.SERVICE_UNAVAILABLE
 

@@ -65,7 +65,7 @@ NATS_REQUEST_DURATION = Histogram(
 )
 
 CHECK_DEADLINE_S = 0.5
-"""Longest one readiness check may take before it is reported as an error."""
+"""Maximum time one readiness check may take before it is reported as an error."""
 
 
 @dataclass
@@ -112,7 +112,7 @@ class ServiceRuntime:
     def add_check(
         self, name: str, function: Callable[[], Awaitable[CheckResult]], *, critical: bool
     ) -> None:
-        """Report ``function``'s result under ``checks.<name>`` in readiness answers."""
+        """Report ``function``'s result under ``checks.<name>`` in readiness reports."""
         self._checks.append(_Check(name, critical, function))
 
     def track(self, task: asyncio.Task[None]) -> None:
