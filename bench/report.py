@@ -65,7 +65,8 @@ def render_markdown(results: RunResults) -> str:
         "- " + ", ".join(f"{name} {version}" for name, version in meta["versions"].items()) + ".",
         f"- Load: wrk, {meta['settings']['connections']} connections, 1 thread, "
         f"{meta['settings']['duration_s']} s per measurement after {meta['settings']['warmup_s']} s of warm-up; "
-        f"gateway and baselines served by granian with {meta['settings']['workers']} worker(s), HTTP/1.1.",
+        f"gateway and baselines served by granian with {meta['settings']['workers']} worker(s), HTTP/1.1 "
+        "(one worker runs in the server's own process, more run as child processes).",
         "- The load generator and every server share the same cores, so absolute numbers are "
         "lower than on a dedicated load machine; the ratios are the point. Load average "
         f"(1, 5, 15 min) at the start: {_loads(meta.get('load_average_start'))}, at the end: "
@@ -257,7 +258,8 @@ def render_markdown(results: RunResults) -> str:
         lines += [
             "## Resident memory",
             "",
-            "Resident set of each process tree (a granian server counts with its workers), "
+            "Resident set of each process tree (a granian server with several workers counts "
+            "with its worker processes), "
             "idle after start-up and after all the load above.",
             "",
         ]

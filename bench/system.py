@@ -38,26 +38,19 @@ RAISED_LIMIT_REFILL = "1000000000"
 
 
 def granian_argv(target: str, *, port: int, workers: int) -> list[str]:
-    """Build the granian command serving an ASGI app factory as the gateway serves its own.
+    """Build the command serving an ASGI app factory as the gateway serves its own.
 
-    The gateway runs ``Granian(..., interface=ASGI, http=HTTP/1, workers, log_enabled=False)``.
+    ``bench.baselines.serve`` uses the gateway's own serving class with one worker
+    and granian's supervisor with more (see ``portfolio_gateway.serving``).
     """
     return [
         sys.executable,
         "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--factory",
-        "--http",
-        "1",
-        "--host",
-        "127.0.0.1",
+        "bench.baselines.serve",
         "--port",
         str(port),
         "--workers",
         str(workers),
-        "--no-log",
         target,
     ]
 

@@ -364,6 +364,12 @@ class Stack:
         process = self._processes[(kind, replica)].process
         return None if process is None else process.poll()
 
+    def pid(self, kind: str, replica: int = 0) -> int:
+        """Process id of one running replica (its main process)."""
+        process = self._processes[(kind, replica)].process
+        assert process is not None, f"{kind} replica {replica} was never started"
+        return process.pid
+
     def pids(self) -> list[int]:
         """Process ids of every replica this stack ever started (group leaders)."""
         return [m.process.pid for m in self._processes.values() if m.process is not None]

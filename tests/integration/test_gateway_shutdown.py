@@ -1,6 +1,8 @@
 """Gateway shutdown as behind a load balancer: on SIGTERM the gateway first reports
 not-ready while it keeps serving, then stops accepting, finishes in-flight requests
-and exits 0. Also: each of several workers reports metrics under its own instance."""
+and exits 0, with one worker in the gateway process or with worker processes. Also:
+one worker runs in the gateway process, and each of several workers reports metrics
+under its own instance."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 from portfolio_shared.testing.fake_llm import FakeLlm, FakeReply
 
 if TYPE_CHECKING:
@@ -87,8 +91,15 @@ def accepts_connections(url: str) -> bool:
     return True
 
 
-def test_sigterm_drains_before_exit(make_stack: MakeStack, fake_llm: FakeLlm) -> None:
-    stack = make_stack(env={"SHUTDOWN_GRACE_S": str(GRACE_S), "RATE_LIMITING": "false"})
+@pytest.mark.parametrize("workers", ["1", "2"], ids=["in-process", "two-worker-processes"])
+def test_sigterm_drains_before_exit(make_stack: MakeStack, fake_llm: FakeLlm, workers: str) -> None:
+    stack = make_stack(
+        env={
+            "SHUTDOWN_GRACE_S": str(GRACE_S),
+            "RATE_LIMITING": "false",
+            "GATEWAY_WORKERS": workers,
+        }
+    )
     url = stack.gateway_url
     gate = threading.Event()
     fake_llm.default = FakeReply.reply_text("An answer that is still streaming", gate=gate)
@@ -126,6 +137,23 @@ def test_sigterm_drains_before_exit(make_stack: MakeStack, fake_llm: FakeLlm) ->
     assert first_event == "event: token"
     assert "event: done" in rest
     assert exit_codes == [0]
+
+
+def child_pids(pid: int) -> list[int]:
+    """Return the process ids of the direct children of ``pid`` (Linux ``/proc``)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
+def test_one_worker_serves_in_the_gateway_process(make_stack: MakeStack) -> None:
+    stack = make_stack(env={"GATEWAY_WORKERS": "1", "SHUTDOWN_GRACE_S": "0"})
+
+    response = httpx.get(stack.gateway_url + "/api/v1/content", timeout=5.0)
+
+    assert response.status_code == 200
+    assert child_pids(stack.pid("gateway")) == []
 
 
 def test_workers_have_distinct_instances(make_stack: MakeStack) -> None:

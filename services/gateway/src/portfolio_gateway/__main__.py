@@ -1,9 +1,9 @@
 """``python -m portfolio_gateway``: serve the gateway with granian.
 
 Settings are validated here first, so a wrong variable stops the process with
-a message naming it before any worker starts. Granian then runs
-``GATEWAY_WORKERS`` worker processes, each calling the ``create_app`` factory
-(HTTP/1.1, ASGI with lifespan). On SIGTERM or SIGINT the workers report
+a message naming it before any worker starts. Granian then serves the
+``create_app`` factory (HTTP/1.1, ASGI with lifespan): in this process when
+``GATEWAY_WORKERS`` is 1, otherwise in that many worker processes. On SIGTERM or SIGINT the workers report
 not-ready and keep serving for ``SHUTDOWN_GRACE_S`` seconds. Then granian
 stops accepting connections, lets in-flight requests finish, runs each
 worker's lifespan shutdown (NATS drained, Redis closed) and exits 0
@@ -12,11 +12,13 @@ worker's lifespan shutdown (NATS drained, Redis closed) and exits 0
 
 from __future__ import annotations
 
+import sys
+
 from granian.constants import HTTPModes, Interfaces
 from portfolio_shared.logging import configure_logging, get_logger
 from portfolio_shared.settings import load_settings
 
-from portfolio_gateway.serving import GatewayServer
+from portfolio_gateway.serving import GatewayServer, InProcessGateway
 from portfolio_gateway.settings import GatewaySettings
 
 __all__ = ["main"]
@@ -31,6 +33,21 @@ def main() -> None:
         workers=settings.gateway_workers,
         shutdown_grace_s=settings.shutdown_grace_s,
     )
+    kill_timeout_s = int(settings.shutdown_timeout_s) + 1
+    if settings.gateway_workers == 1:
+        from portfolio_gateway.app import create_app
+
+        server = InProcessGateway(
+            create_app,
+            address=settings.gateway_host,
+            port=settings.gateway_port,
+            interface=Interfaces.ASGI,
+            http=HTTPModes.http1,
+            log_enabled=False,
+            grace_s=settings.shutdown_grace_s,
+            kill_timeout_s=kill_timeout_s,
+        )
+        sys.exit(server.serve())
     GatewayServer(
         "portfolio_gateway.app:create_app",
         factory=True,
@@ -40,7 +57,7 @@ def main() -> None:
         http=HTTPModes.http1,
         workers=settings.gateway_workers,
         log_enabled=False,
-        workers_kill_timeout=int(settings.shutdown_timeout_s) + 1,
+        workers_kill_timeout=kill_timeout_s,
         grace_s=settings.shutdown_grace_s,
     ).serve()
 

@@ -1,28 +1,47 @@
-"""The granian server of ``python -m portfolio_gateway``, with a drain period and worker ids.
+"""The granian servers of ``python -m portfolio_gateway``, with a drain period and worker ids.
 
-On the first SIGTERM or SIGINT the main process does not stop at once. It
-sends ``DRAIN_SIGNAL`` to every worker, which from then on reports not-ready
-on ``/api/health/ready``, so a load balancer takes the gateway out of rotation.
-Every request is still served for ``SHUTDOWN_GRACE_S`` seconds. Then granian
-stops as usual: workers stop accepting, finish in-flight requests, run their
-lifespan shutdown, and the process exits 0. A second signal during the grace
-period stops it at once.
+With one worker (``GATEWAY_WORKERS=1``, the default) ``InProcessGateway`` serves
+the app in the main process, on granian's embedded server, so the gateway is
+one process with one copy of its imports. With more workers ``GatewayServer``
+runs granian's supervisor and one child process per worker.
 
-Each worker is started with ``WORKER_NUMBER_ENV`` set to its number (1-based),
-so workers of one process tell themselves apart (``worker_instance_id``).
+Both stop the same way. On the first SIGTERM or SIGINT every worker gets
+``DRAIN_SIGNAL`` and from then on reports not-ready on ``/api/health/ready``,
+so a load balancer takes the gateway out of rotation. Every request is still
+served for ``SHUTDOWN_GRACE_S`` seconds. Then granian stops accepting, the
+workers finish in-flight requests and run their lifespan shutdown, and the
+process exits 0. A second signal during the grace period stops it at once.
+
+Each worker runs with ``WORKER_NUMBER_ENV`` set to its number (1-based), so
+workers of one process tell themselves apart (``worker_instance_id``) and the
+app installs its drain-signal handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from granian.server.embed import Server as EmbeddedServer
 from granian.server.mp import MPServer, WorkerProcess
+from portfolio_shared.logging import get_logger
 
-__all__ = ["DRAIN_SIGNAL", "WORKER_NUMBER_ENV", "GatewayServer", "worker_instance_id"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "DRAIN_SIGNAL",
+    "WORKER_NUMBER_ENV",
+    "GatewayServer",
+    "InProcessGateway",
+    "worker_instance_id",
+]
+
+log = get_logger("gateway.serving")
 
 DRAIN_SIGNAL = signal.SIGUSR1
 """Signal the main process sends a worker to make it report not-ready."""
@@ -78,3 +97,70 @@ class GatewayServer(MPServer):
         timer = threading.Timer(self.grace_s, super().signal_handler_interrupt)
         timer.daemon = True
         timer.start()
+
+
+class InProcessGateway:
+    """One worker served in the calling process by granian's embedded server.
+
+    ``serve`` blocks until the server stops, and returns the exit status: 0 after a
+    signal-initiated stop, 1 when the worker stopped by itself (its lifespan
+    startup failed, say) or in-flight requests outlasted ``kill_timeout_s``.
+
+    NOTE: granian 2.8 calls its embedded server experimental. The gateway's tests
+    (drain, rolling restart, faults) and the benchmarks run on it.
+    """
+
+    def __init__(
+        self,
+        app_factory: Callable[[], Any],
+        *,
+        address: str,
+        port: int,
+        grace_s: float,
+        kill_timeout_s: int,
+        **granian_options: Any,
+    ) -> None:
+        self.grace_s = grace_s
+        self.kill_timeout_s = kill_timeout_s
+        self._server = EmbeddedServer(
+            app_factory, address=address, port=port, factory=True, **granian_options
+        )
+        self._stop_requested = False
+
+    def serve(self) -> int:
+        # The app listens for drain signals only in a numbered worker (see app.py).
+        os.environ[WORKER_NUMBER_ENV] = "1"
+        return asyncio.run(self._serve())
+
+    async def _serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, self._on_stop_signal)
+        serving = asyncio.ensure_future(self._server.serve())
+        try:
+            await serving
+        except TimeoutError:
+            log.error(
+                "gateway stopped with requests still in flight",
+                shutdown_timeout_s=self.kill_timeout_s,
+            )
+            return 1
+        if not self._stop_requested:
+            log.error("gateway worker exited on its own; the gateway stops")
+            return 1
+        return 0
+
+    def _on_stop_signal(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._stop_requested or self.grace_s <= 0:
+            self._stop()
+            return
+        self._stop_requested = True
+        signal.raise_signal(DRAIN_SIGNAL)
+        loop.call_later(self.grace_s, self._stop)
+
+    def _stop(self) -> None:
+        self._stop_requested = True
+        # Granian's embedded server reads the kill timeout only as this attribute.
+        self._server.workers_kill_timeout = self.kill_timeout_s
+        self._server.stop()  # type: ignore[no-untyped-call]

@@ -51,7 +51,8 @@ class GatewaySettings(CommonSettings):
     """TCP port of the HTTP server."""
 
     gateway_workers: int = Field(default=1, ge=1, le=64)
-    """Number of server worker processes; each keeps its own NATS connection."""
+    """Number of server workers, each with its own NATS connection. One worker runs in the
+    gateway process itself (less memory), more run as child processes."""
 
     shutdown_grace_s: float = Field(default=2.0, ge=0, le=300)
     """Seconds between SIGTERM and the stop of accepting connections, during which
