@@ -143,6 +143,67 @@ async def test_service_errors_are_passed_on_and_not_cached(
     assert len(fake_content.requests_on(fake_content.subjects.content_public_item)) == 2
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_concurrent_misses_share_one_content_request(
+    make_gateway: Callable[..., Any],
+    fake_content: FakeContentService,
+    redis_server: ManagedServer,
+    redis_prefix: str,
+    backend: str,
+) -> None:
+    redis = {"redis_url": redis_server.url, "redis_key_prefix": redis_prefix}
+    release = asyncio.Event()
+    answer_item(fake_content, 1, gate=release)
+    async with make_gateway(**(redis if backend == "redis" else {})) as gateway:
+        reads = [asyncio.create_task(gateway.get(ITEM_PATH)) for _ in range(8)]
+        await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
+        release.set()
+        responses = await asyncio.gather(*reads)
+
+    assert [response.status_code for response in responses] == [200] * 8
+    assert {response.json()["data"]["version"] for response in responses} == {1}
+    assert len(fake_content.requests_on(fake_content.subjects.content_public_item)) == 1
+
+
+async def test_concurrent_misses_share_a_service_error(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    from portfolio_shared.errors import NotFoundError
+
+    release = asyncio.Event()
+    fake_content.answer(
+        fake_content.subjects.content_public_item,
+        error=NotFoundError("Content with identifier 'project/atlas' not found"),
+        gate=release,
+    )
+    reads = [asyncio.create_task(gateway.get(ITEM_PATH)) for _ in range(4)]
+    await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
+    release.set()
+    responses = await asyncio.gather(*reads)
+
+    assert [response.status_code for response in responses] == [404] * 4
+    assert len(fake_content.requests_on(fake_content.subjects.content_public_item)) == 1
+
+
+async def test_miss_after_a_change_does_not_join_the_older_fill(
+    gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
+) -> None:
+    release = asyncio.Event()
+    item = answer_item(fake_content, 1, gate=release)
+    old_read = asyncio.create_task(gateway.get(ITEM_PATH))
+    await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
+
+    await applied(gateway, await publish_change(nats_server.url, fake_content.subjects, item))
+    answer_item(fake_content, 2)
+    new = await gateway.get(ITEM_PATH)
+    release.set()
+    old = await old_read
+
+    assert new.json()["data"]["version"] == 2
+    assert old.json()["data"]["version"] == 1
+    assert len(fake_content.requests_on(fake_content.subjects.content_public_item)) == 2
+
+
 # Invalidation
 
 

@@ -31,6 +31,7 @@ import msgspec
 from portfolio_shared.logging import get_logger
 from redis.exceptions import RedisError
 
+from portfolio_gateway.cache.flights import FillFlights
 from portfolio_gateway.cache.keys import CACHE_NAMESPACE
 from portfolio_gateway.cache.metrics import CACHE_INVALIDATIONS
 
@@ -121,6 +122,8 @@ class ResponseCache:
         self._memory: OrderedDict[str, CachedResponse] = OrderedDict()
         self._memory_generation = 0
         self._redis_needs_clear = False
+        self.flights: FillFlights[CachedResponse] = FillFlights()
+        """Fills in progress, so concurrent misses of one key share one upstream request."""
 
     # Reading
 

@@ -2,7 +2,8 @@
 
 A fresh cached entry is served without touching NATS. A miss requests the
 content service and stores its reply only if no invalidation happened
-meanwhile (see ``cache.store``). When the content service or NATS does not
+meanwhile (see ``cache.store``); concurrent misses of one key share that
+request (see ``cache.flights``). When the content service or NATS does not
 reply, the last cached copy is served marked ``X-Cache: STALE`` (with a
 ``Warning``). With nothing cached the response is 503. Errors of the content service (400, 404)
 are passed on and never cached.
@@ -145,6 +146,45 @@ async def serve_from_cache(
     return cached_reply(entry, max_age=max_age, cache_state="HIT", if_none_match=if_none_match)
 
 
+class _ErrorReply(Exception):
+    """A non-200 reply of the content service, passed on to every request that waited for it."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        super().__init__(status)
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def response(self) -> ASGIResponse:
+        return ASGIResponse(
+            body=self.body,
+            status_code=self.status,
+            headers=self.headers,
+            media_type="application/json",
+        )
+
+
+async def _fetch(
+    request: Request[Any, Any, Any], subject: str, message: Callable[[], ServiceRequest]
+) -> CachedResponse:
+    """Request the content service and build the cache entry of its 200 reply.
+
+    Raises ``_ErrorReply`` for any other status, and the service's typed errors.
+    """
+    gateway = gateway_state(request)
+    data = await call_service(request, subject, message(), service="content")
+    reply = as_http_reply(data)
+    body = _encoder.encode(reply.body)
+    if reply.status != 200:
+        raise _ErrorReply(reply.status, dict(reply.headers), body)
+    value = reply.body.get("data") if isinstance(reply.body, dict) else None
+    return CachedResponse(
+        body=body,
+        etag=reply.headers.get("ETag") or content_etag(value, body),
+        stored_at=gateway.cache.now(),
+    )
+
+
 async def _serve(
     request: Request[Any, Any, Any],
     *,
@@ -164,9 +204,13 @@ async def _serve(
             return _respond(request, entry, max_age=max_age, cache_state="HIT")
     CACHE_MISSES.labels(CACHE_NAME).inc()
 
-    seen = await cache.generation() if key is not None and synced else None
     try:
-        data = await call_service(request, subject, message(), service="content")
+        if key is None or not synced:
+            entry = await _fetch(request, subject, message)
+        else:
+            entry = await _fill(request, key=key, subject=subject, message=message)
+    except _ErrorReply as error:
+        return error.response()
     except ServiceUnavailableError as error:
         stale = await cache.get(key) if key is not None else None
         if stale is None:
@@ -174,25 +218,26 @@ async def _serve(
         CACHE_STALE_SERVED.labels(CACHE_NAME).inc()
         log.warning("serving stale content", cache_key=key, reason=error.message)
         return _respond(request, stale, max_age=max_age, cache_state="STALE")
-
-    reply = as_http_reply(data)
-    body = _encoder.encode(reply.body)
-    if reply.status != 200:
-        return ASGIResponse(
-            body=body,
-            status_code=reply.status,
-            headers=dict(reply.headers),
-            media_type="application/json",
-        )
-    value = reply.body.get("data") if isinstance(reply.body, dict) else None
-    entry = CachedResponse(
-        body=body,
-        etag=reply.headers.get("ETag") or content_etag(value, body),
-        stored_at=cache.now(),
-    )
-    if key is not None and seen is not None:
-        await cache.store(key, entry, seen)
     return _respond(request, entry, max_age=max_age, cache_state="MISS")
+
+
+async def _fill(
+    request: Request[Any, Any, Any],
+    *,
+    key: str,
+    subject: str,
+    message: Callable[[], ServiceRequest],
+) -> CachedResponse:
+    """Fetch and store ``key``, sharing the fetch with concurrent misses of the same generation."""
+    cache = gateway_state(request).cache
+    seen = await cache.generation()
+
+    async def fetch_and_store() -> CachedResponse:
+        entry = await _fetch(request, subject, message)
+        await cache.store(key, entry, seen)
+        return entry
+
+    return await cache.flights.join((key, seen), fetch_and_store)
 
 
 @get(
