@@ -1,5 +1,6 @@
 """The compiled statement cache: one compile per statement shape, each statement's own values,
-expanding IN lists and literal SQL kept apart, and a bounded size."""
+expanding IN lists and literal SQL kept apart, and a bounded size. Statements compiled once
+with named parameters: each run's values in place, and no value missing or unknown."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from portfolio_content.content.repository import PUBLIC_ORDER
 from portfolio_content.db.schema import content, content_history
-from portfolio_content.db.statements import DIALECT, StatementCache
+from portfolio_content.db.statements import DIALECT, CompiledStatement, StatementCache
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -186,3 +187,44 @@ def test_cache_evicts_least_recently_used() -> None:
 def test_cache_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         StatementCache(size=0)
+
+
+def published_by_type_and_slug() -> CompiledStatement:
+    return CompiledStatement(
+        sa.select(content).where(
+            content.c.status == "published",
+            content.c.deleted_at.is_(None),
+            content.c.type == sa.bindparam("content_type"),
+            content.c.slug == sa.bindparam("slug"),
+        )
+    )
+
+
+@pytest.mark.parametrize(("content_type", "slug"), [("about", "maya"), ("project", "lamp")])
+def test_compiled_statement_matches_a_plain_compile(content_type: str, slug: str) -> None:
+    statement = published_by_type_and_slug()
+
+    arguments = statement.arguments(content_type=content_type, slug=slug)
+
+    assert (statement.sql, arguments) == compile_plainly(published_item(content_type, slug))
+
+
+def test_compiled_statement_names_its_parameters() -> None:
+    assert published_by_type_and_slug().names == {"content_type", "slug"}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"content_type": "about"}, {"content_type": "about", "slug": "maya", "status": "draft"}, {}],
+    ids=["missing", "unknown", "none"],
+)
+def test_compiled_statement_rejects_other_parameters(values: dict[str, str]) -> None:
+    statement = published_by_type_and_slug()
+
+    with pytest.raises(ValueError, match="requires values for exactly content_type, slug"):
+        statement.arguments(**values)
+
+
+def test_compiled_statement_rejects_an_expanding_in_list() -> None:
+    with pytest.raises(ValueError, match="expanding IN list"):
+        CompiledStatement(sa.select(content.c.id).where(content.c.id.in_(["a", "b"])))

@@ -5,6 +5,10 @@ compiled form of each shape is kept in a bounded LRU cache keyed by
 SQLAlchemy's statement cache key, as SQLAlchemy's own ``Engine`` does. The
 values of a statement's bound parameters are not part of that key: they are
 read from each statement and placed into the cached compiled form.
+
+Building a statement and computing its cache key still run on every call.
+A query on a hot path skips both as a ``CompiledStatement``: built and
+compiled once, then run with named values.
 """
 
 from __future__ import annotations
@@ -18,10 +22,16 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
     from sqlalchemy.sql.expression import ClauseElement as Executable
 
-__all__ = ["DIALECT", "STATEMENT_CACHE_SIZE", "StatementCache", "compile_statement"]
+__all__ = [
+    "DIALECT",
+    "STATEMENT_CACHE_SIZE",
+    "CompiledStatement",
+    "StatementCache",
+    "compile_statement",
+]
 
 DIALECT: Final = sqlite.dialect(paramstyle="qmark")
-"""The SQLite dialect in qmark style, the one both drivers (sqlite3 and libsql-client) take."""
+"""The SQLite dialect in qmark style, the one both drivers (sqlite3 and libsql-client) accept."""
 
 STATEMENT_CACHE_SIZE: Final = 256
 """Compiled statement shapes kept in the process-wide cache; the least recently used go first."""
@@ -82,15 +92,50 @@ class StatementCache:
         params = compiled.construct_params(extracted_parameters=cache_key.bindparams)
         return compiled.string, [params[name] for name in compiled.positiontup or ()]
 
-    def clear(self) -> None:
-        self._entries.clear()
-
     @staticmethod
     def _compile_shape(statement: Executable, cache_key: Any) -> object:
         compiled = cast("SQLCompiler", statement.compile(dialect=DIALECT, cache_key=cache_key))
         if compiled.post_compile_params or compiled.literal_execute_params:
             return _UNCACHEABLE
         return compiled
+
+
+class CompiledStatement:
+    """A statement compiled once, whose bind parameters without a value get one at each run.
+
+    ``sa.bindparam("slug")`` in the statement is a parameter that ``arguments``
+    requires; values written into the statement (``column == "published"``)
+    stay fixed. Statements whose SQL text depends on values (expanding ``IN``
+    lists, ``literal_execute`` parameters) are rejected with ``ValueError``.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        compiled = cast("SQLCompiler", statement.compile(dialect=DIALECT))
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError(
+                "Invalid compiled statement. Its SQL text depends on the values "
+                "(an expanding IN list or a literal_execute parameter); run it uncompiled."
+            )
+        self.sql: str = compiled.string
+        """The SQL text, qmark style."""
+        self._compiled = compiled
+        self.names: frozenset[str] = frozenset(
+            parameter.key for parameter in compiled.binds.values() if parameter.required
+        )
+        """Names of the bind parameters that each run supplies."""
+
+    def arguments(self, **values: Any) -> list[Any]:
+        """Return the positional arguments of one run from the values of ``names``.
+
+        Raises ``ValueError`` when a value is missing or a name is not in ``names``.
+        """
+        if values.keys() != self.names:
+            raise ValueError(
+                f"Invalid bind parameters {', '.join(sorted(values)) or 'none'}. "
+                f"The statement requires values for exactly {', '.join(sorted(self.names)) or 'none'}."
+            )
+        params = self._compiled.construct_params(values)
+        return [params[name] for name in self._compiled.positiontup or ()]
 
 
 _CACHE = StatementCache()
