@@ -174,6 +174,7 @@ async def test_restored_database_is_read_in_full(database_path: Path, tmp_path: 
     )
     async with Database(f"file:{restored}") as database:
         assert await count_items(database) == 14
+        assert await database.fetch_one("PRAGMA journal_mode") == {"journal_mode": "wal"}
 
 
 async def test_read_holds_no_snapshot_between_calls(
