@@ -85,6 +85,28 @@ async def test_unpublished_item_is_not_found_publicly(content: ContentClient, st
         )
 
 
+async def test_deleted_item_is_not_found_publicly(content: ContentClient) -> None:
+    item_id = await publish(content, "project", "Gone")
+    await content.call(content.subjects.content_admin_delete, params={"id": item_id})
+    with pytest.raises(NotFoundError, match="'project/gone' not found"):
+        await content.call(
+            content.subjects.content_public_item, params={"type": "project", "slug": "gone"}
+        )
+
+
+async def test_public_item_matches_type_and_slug_together(content: ContentClient) -> None:
+    project = await publish(content, "project", "Shared")
+    note = await publish(content, "note", "Shared")
+    replies = [
+        await content.http(
+            content.subjects.content_public_item, params={"type": content_type, "slug": "shared"}
+        )
+        for content_type in ("project", "note")
+    ]
+    assert replies[0].body["data"]["id"] == project
+    assert replies[1].body["data"]["id"] == note
+
+
 async def test_public_item_with_bad_params_is_400(content: ContentClient) -> None:
     with pytest.raises(ValidationFailedError, match="Invalid parameters"):
         await content.call(

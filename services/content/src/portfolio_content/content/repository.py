@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from portfolio_shared.ids import new_id
 
 from portfolio_content.db.schema import content, content_history
+from portfolio_content.db.statements import CompiledStatement
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -58,6 +59,16 @@ def _published() -> sa.ColumnElement[bool]:
     return sa.and_(content.c.status == "published", content.c.deleted_at.is_(None))
 
 
+_PUBLISHED_ITEM = CompiledStatement(
+    sa.select(content).where(
+        _published(),
+        content.c.type == sa.bindparam("content_type"),
+        content.c.slug == sa.bindparam("slug"),
+    )
+)
+"""The public item read, compiled once because every uncached item request runs it."""
+
+
 # Reads
 
 
@@ -101,9 +112,7 @@ async def list_published(reader: Reader, content_type: str | None = None) -> lis
 
 async def get_published(reader: Reader, content_type: str, slug: str) -> Row | None:
     return await reader.fetch_one(
-        sa.select(content).where(
-            _published(), content.c.type == content_type, content.c.slug == slug
-        )
+        _PUBLISHED_ITEM.sql, _PUBLISHED_ITEM.arguments(content_type=content_type, slug=slug)
     )
 
 

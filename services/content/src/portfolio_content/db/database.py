@@ -2,14 +2,22 @@
 
 Everything else builds SQLAlchemy Core statements and hands them to
 ``Database``. This module compiles them with the SQLite dialect in qmark style
-and runs them through libsql-client, which serves ``file:`` URLs (stdlib
-sqlite3) and libSQL servers (Hrana over WebSocket). Swapping the driver means
-rewriting this module only.
+(``statements.py``, which caches the compiled shapes) and runs them through
+libsql-client, which serves ``file:`` URLs (stdlib sqlite3) and libSQL servers
+(Hrana over WebSocket). Swapping the driver means rewriting this module only.
 
 Driver facts this module is built around: in file mode libsql-client runs
 sqlite3 on the event loop, opens a new connection per call and sets a zero
 busy timeout, so a writer that meets another writer's lock fails at once with
-``SQLITE_BUSY``. Every operation is therefore retried as a whole on transient
+``SQLITE_BUSY``. Plain reads on a ``file:`` database bypass libsql-client and
+run on one persistent stdlib sqlite3 connection with the same settings, which
+keeps its parsed schema and prepared statements between calls. Each read runs
+to completion without an await, in autocommit mode, so it is its own read
+transaction and sees every commit made before it, by any connection or process.
+Transactions still get a connection of their own from libsql-client, because
+their statements interleave with other work across awaits.
+
+Every operation is retried as a whole on transient
 errors (busy or locked database, expired Hrana stream, dropped connection)
 with a bounded exponential backoff; each transient error is counted in
 ``database_connection_errors_total``. When the attempts run out the caller
@@ -24,8 +32,11 @@ attempt either commits entirely or rolls back.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
+import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -33,12 +44,12 @@ import libsql_client
 from portfolio_shared.errors import ServiceUnavailableError
 from portfolio_shared.logging import get_logger
 from prometheus_client import Counter
-from sqlalchemy.dialects import sqlite
+
+from portfolio_content.db.statements import compile_statement
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from sqlalchemy.sql.compiler import SQLCompiler
     from sqlalchemy.sql.expression import ClauseElement as Executable
 
 __all__ = [
@@ -65,8 +76,6 @@ DATABASE_ERRORS = Counter(
     "Transient database errors (busy, locked, dropped connection), each one retried or failed.",
     ["reason"],
 )
-
-_DIALECT = sqlite.dialect(paramstyle="qmark")
 
 _BUSY_CODES = frozenset(
     {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY"}
@@ -123,18 +132,6 @@ class RetryPolicy:
             raise ValueError("Invalid retry policy. At least one attempt is required.")
 
 
-def compile_statement(statement: Executable | str) -> tuple[str, list[Any]]:
-    """Return the SQL text (qmark style) and positional arguments of a statement."""
-    if isinstance(statement, str):
-        return statement, []
-    compiled = cast(
-        "SQLCompiler",
-        statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True}),
-    )
-    params = compiled.params
-    return str(compiled), [params[name] for name in compiled.positiontup or ()]
-
-
 def file_path_of(url: str) -> Path | None:
     """Return the file path of a ``file:`` URL, or None for a server URL."""
     if not url.startswith("file:"):
@@ -180,6 +177,47 @@ def _rows(result: Any) -> list[Row]:
     return [dict(zip(columns, tuple(row), strict=True)) for row in result.rows]
 
 
+def _sql_value(value: Any) -> Any:
+    """Convert an argument for sqlite3 as libsql-client 0.3.1 does in file mode."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("Only finite floats (not Infinity or NaN) are supported")
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, bool):
+        return int(value)
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return bytes(memoryview(value))
+
+
+def _connect_file(path: Path) -> sqlite3.Connection:
+    # The settings libsql-client 0.3.1 uses in file mode: autocommit, and a zero busy
+    # timeout so that a lock held elsewhere fails at once and the retry loop takes over.
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+
+
+def _read_file(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    """Run one statement on ``connection`` to its last row and return the rows.
+
+    A sqlite3 error is raised as ``LibsqlError`` coded with the SQLite error name,
+    as libsql-client raises it, so ``_classify`` treats both paths alike.
+    """
+    values = [_sql_value(value) for value in args]
+    cursor = None
+    try:
+        cursor = connection.execute(sql, values)
+        records = cursor.fetchall()
+        columns = tuple(description[0] for description in cursor.description or ())
+    except sqlite3.Error as error:
+        code = getattr(error, "sqlite_errorname", "SQLITE")
+        raise libsql_client.LibsqlError(str(error), code) from error
+    finally:
+        # Closing the cursor resets its statement, which ends the read transaction.
+        if cursor is not None:
+            cursor.close()
+    return [dict(zip(columns, record, strict=True)) for record in records]
+
+
 class Transaction:
     """Statements run inside one database transaction (see ``Database.transaction``)."""
 
@@ -202,7 +240,8 @@ class Transaction:
 
 
 class Database:
-    """A database reached through libsql-client, with retries on transient errors."""
+    """A database reached through libsql-client (plain reads of a ``file:`` database through
+    stdlib sqlite3), with retries on transient errors."""
 
     def __init__(
         self, url: str, *, auth_token: str | None = None, retry: RetryPolicy | None = None
@@ -211,6 +250,11 @@ class Database:
         self._auth_token = auth_token
         self.retry = retry or RetryPolicy()
         self._client: libsql_client.Client | None = None
+        self._file_path = file_path_of(url)
+        # NOTE: the read connection keeps the file it opened. A file renamed over the
+        # database while the service runs is seen only after a restart, which is how a
+        # restore is put in place: it loads a dump into a new database.
+        self._reader: sqlite3.Connection | None = None
 
     @property
     def is_file(self) -> bool:
@@ -223,6 +267,7 @@ class Database:
         await self._with_retries("open", self._ensure_client)
 
     async def close(self) -> None:
+        self._close_reader()
         client, self._client = self._client, None
         if client is not None:
             await client.close()
@@ -253,10 +298,13 @@ class Database:
         self, statement: Executable | str, args: Sequence[Any] = (), *, name: str = "read"
     ) -> list[Row]:
         sql, bound = compile_statement(statement)
+        values = [*bound, *args]
 
         async def attempt() -> list[Row]:
+            if self._file_path is not None:
+                return _read_file(self._ensure_reader(self._file_path), sql, values)
             client = await self._ensure_client()
-            return _rows(await client.execute(sql, [*bound, *args]))
+            return _rows(await client.execute(sql, values))
 
         return await self._with_retries(name, attempt)
 
@@ -303,7 +351,18 @@ class Database:
             )
         return self._client
 
+    def _ensure_reader(self, path: Path) -> sqlite3.Connection:
+        if self._reader is None:
+            self._reader = _connect_file(path)
+        return self._reader
+
+    def _close_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+
     async def _reset_client(self) -> None:
+        self._close_reader()
         client, self._client = self._client, None
         if client is not None:
             try:

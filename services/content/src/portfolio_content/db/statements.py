@@ -1,0 +1,149 @@
+"""Compiling SQLAlchemy Core statements to SQLite SQL text and positional arguments.
+
+The services build their statements from a handful of fixed shapes, so the
+compiled form of each shape is kept in a bounded LRU cache keyed by
+SQLAlchemy's statement cache key, as SQLAlchemy's own ``Engine`` does. The
+values of a statement's bound parameters are not part of that key: they are
+read from each statement and placed into the cached compiled form.
+
+Building a statement and computing its cache key still run on every call.
+A query on a hot path skips both as a ``CompiledStatement``: built and
+compiled once, then run with named values.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from sqlalchemy.dialects import sqlite
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.compiler import SQLCompiler
+    from sqlalchemy.sql.expression import ClauseElement as Executable
+
+__all__ = [
+    "DIALECT",
+    "STATEMENT_CACHE_SIZE",
+    "CompiledStatement",
+    "StatementCache",
+    "compile_statement",
+]
+
+DIALECT: Final = sqlite.dialect(paramstyle="qmark")
+"""The SQLite dialect in qmark style, the one both drivers (sqlite3 and libsql-client) accept."""
+
+STATEMENT_CACHE_SIZE: Final = 256
+"""Compiled statement shapes kept in the process-wide cache; the least recently used go first."""
+
+_UNCACHEABLE: Final = object()
+"""Cache entry of a shape whose SQL text depends on its values (``IN`` lists, ``literal_execute``)."""
+
+
+def _compile_uncached(statement: Executable) -> tuple[str, list[Any]]:
+    compiled = cast(
+        "SQLCompiler",
+        statement.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True}),
+    )
+    params = compiled.params
+    return compiled.string, [params[name] for name in compiled.positiontup or ()]
+
+
+class StatementCache:
+    """A bounded LRU cache of compiled statements, keyed by statement shape."""
+
+    def __init__(self, size: int = STATEMENT_CACHE_SIZE) -> None:
+        if size < 1:
+            raise ValueError("Invalid statement cache size. The size must be at least 1.")
+        self.size = size
+        self._entries: OrderedDict[Any, object] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def compile(self, statement: Executable | str) -> tuple[str, list[Any]]:
+        """Return the SQL text (qmark style) and positional arguments of a statement.
+
+        A statement that SQLAlchemy cannot key, or whose parameters are rendered
+        into the SQL text at execution time (an expanding ``IN`` list, a
+        ``literal_execute`` parameter), is compiled in full on every call.
+        """
+        if isinstance(statement, str):
+            return statement, []
+
+        cache_key = statement._generate_cache_key()
+        if cache_key is None:
+            return _compile_uncached(statement)
+
+        entry = self._entries.get(cache_key.key)
+        if entry is None:
+            entry = self._compile_shape(statement, cache_key)
+            self._entries[cache_key.key] = entry
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(cache_key.key)
+
+        if entry is _UNCACHEABLE:
+            return _compile_uncached(statement)
+        compiled = cast("SQLCompiler", entry)
+        # The cached compiled form names the bound parameters of the statement that
+        # was compiled first; this statement's values take their places in order.
+        params = compiled.construct_params(extracted_parameters=cache_key.bindparams)
+        return compiled.string, [params[name] for name in compiled.positiontup or ()]
+
+    @staticmethod
+    def _compile_shape(statement: Executable, cache_key: Any) -> object:
+        compiled = cast("SQLCompiler", statement.compile(dialect=DIALECT, cache_key=cache_key))
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            return _UNCACHEABLE
+        return compiled
+
+
+class CompiledStatement:
+    """A statement compiled once, whose bind parameters without a value get one at each run.
+
+    ``sa.bindparam("slug")`` in the statement is a parameter that ``arguments``
+    requires; values written into the statement (``column == "published"``)
+    stay fixed. Statements whose SQL text depends on values (expanding ``IN``
+    lists, ``literal_execute`` parameters) are rejected with ``ValueError``.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        compiled = cast("SQLCompiler", statement.compile(dialect=DIALECT))
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError(
+                "Invalid compiled statement. Its SQL text depends on the values "
+                "(an expanding IN list or a literal_execute parameter); run it uncompiled."
+            )
+        self.sql: str = compiled.string
+        """The SQL text, qmark style."""
+        self._compiled = compiled
+        self.names: frozenset[str] = frozenset(
+            parameter.key for parameter in compiled.binds.values() if parameter.required
+        )
+        """Names of the bind parameters that each run supplies."""
+
+    def arguments(self, **values: Any) -> list[Any]:
+        """Return the positional arguments of one run from the values of ``names``.
+
+        Raises ``ValueError`` when a value is missing or a name is not in ``names``.
+        """
+        if values.keys() != self.names:
+            raise ValueError(
+                f"Invalid bind parameters {', '.join(sorted(values)) or 'none'}. "
+                f"The statement requires values for exactly {', '.join(sorted(self.names)) or 'none'}."
+            )
+        params = self._compiled.construct_params(values)
+        return [params[name] for name in self._compiled.positiontup or ()]
+
+
+_CACHE = StatementCache()
+
+
+def compile_statement(statement: Executable | str) -> tuple[str, list[Any]]:
+    """Return the SQL text (qmark style) and positional arguments of a statement.
+
+    Compiled shapes are reused from a process-wide ``StatementCache``.
+    """
+    return _CACHE.compile(statement)
