@@ -1,21 +1,26 @@
 """The one place the chat service talks to its database.
 
-Statements are SQLAlchemy Core, compiled for SQLite (qmark parameters) and
-run through libsql-client, so a ``file:`` URL (embedded SQLite) and a libSQL
-server URL behave alike.
+Statements are SQLAlchemy Core, compiled for SQLite in qmark style
+(``statements.py``, which caches the compiled shapes). A libSQL server URL is
+served by libsql-client. A ``file:`` URL is served by one persistent stdlib
+sqlite3 connection with the settings libsql-client 0.3.1 uses in file mode
+(autocommit, zero busy timeout), which keeps its parsed schema and prepared
+statements between calls, where libsql-client would open a new connection per
+call. Errors on that connection are raised as ``LibsqlError`` coded with the
+SQLite error name, as libsql-client raises them, so retries treat both alike.
 
-Driver facts this module is built around: in file mode libsql-client runs
-sqlite3 on the event loop, opens a new connection per call and sets a zero
-busy timeout. Each call therefore runs to its end without yielding, so one
-process never competes with itself for the write lock. Competition comes from
-other processes sharing the file (chat replicas), and this module keeps it
-short and rare:
+Every call on the file connection runs to its end without yielding to the
+event loop: a single statement runs in autocommit, a batch runs from
+``BEGIN`` to ``COMMIT`` (or ``ROLLBACK`` on failure). So no two calls of one
+process interleave on the connection, and one process never competes with
+itself for the write lock. Competition comes from other processes sharing the
+file (chat replicas), and this module keeps it short and rare:
 
 - a file database is switched to WAL journaling, so readers never block a
   writer and a writer never blocks readers; only writers wait for each other;
-- the service keeps one idle sqlite3 connection open while it runs, so the
-  WAL index stays in place and the per-call connections never run WAL
-  recovery or the last-connection checkpoint, both of which lock the file;
+- the connection stays open while the service runs, so the WAL index stays
+  in place and no call runs WAL recovery or the last-connection checkpoint,
+  both of which lock the file;
 - a call that meets a lock (``SQLITE_BUSY``/``SQLITE_LOCKED``) or a dropped
   server connection is retried as a whole, with jittered exponential backoff,
   until a time budget (``BUSY_BUDGET_S``) is spent; only then does the caller
@@ -25,9 +30,11 @@ short and rare:
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,15 +42,15 @@ import libsql_client
 from portfolio_shared.errors import ServiceUnavailableError
 from portfolio_shared.logging import get_logger
 from prometheus_client import Counter
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from portfolio_chat.sessions.schema import metadata
+from portfolio_chat.sessions.statements import compile_statement
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
-    from sqlalchemy.sql.expression import Executable
+    from sqlalchemy.sql.expression import ClauseElement
 
 __all__ = ["BUSY_BUDGET_S", "DATABASE_ERRORS", "ChatDatabase", "file_path_of"]
 
@@ -69,11 +76,10 @@ MAX_DELAY_S = 0.1
 TRANSIENT_MARKERS = ("BUSY", "LOCKED", "STREAM_EXPIRED", "connection", "Connection", "timeout")
 """Parts of a libSQL error code or message that mark a failure worth retrying."""
 
-_DIALECT = sqlite.dialect(paramstyle="qmark")
-
 
 class ChatDatabase:
-    """A libSQL client plus statement compilation and retries within a time budget."""
+    """A chat database (a libSQL server, or a file on one persistent sqlite3 connection)
+    with statement compilation and retries within a time budget."""
 
     def __init__(
         self, url: str, *, auth_token: str | None = None, busy_budget_s: float = BUSY_BUDGET_S
@@ -82,19 +88,19 @@ class ChatDatabase:
         self.busy_budget_s = busy_budget_s
         self._auth_token = auth_token
         self._client: libsql_client.Client | None = None
-        self._keeper: sqlite3.Connection | None = None
+        self._file_path = file_path_of(url)
+        # NOTE: the connection keeps the file it opened. A file renamed over the
+        # database while the service runs is seen only after a restart.
+        self._connection: sqlite3.Connection | None = None
 
     async def open(self) -> None:
         """Connect, switch a file database to WAL and create the tables when missing
         (safe with replicas starting at once)."""
-        path = file_path_of(self.url)
+        path = self._file_path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._client = libsql_client.create_client(self.url, auth_token=self._auth_token)
         if path is not None:
-            self._keeper = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=0
-            )
             mode = await self._retrying(self._use_wal, "journal_mode")
             log.info("chat database opened", journal_mode=mode)
         for table in metadata.sorted_tables:
@@ -103,41 +109,54 @@ class ChatDatabase:
                 await self.execute(CreateIndex(index, if_not_exists=True))
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-        keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            keeper.close()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
-    async def execute(self, statement: Executable) -> libsql_client.ResultSet:
+    async def execute(self, statement: ClauseElement) -> libsql_client.ResultSet:
         """Run one statement, retrying transient failures."""
         return (await self._run([statement]))[0]
 
-    async def batch(self, statements: list[Executable]) -> list[libsql_client.ResultSet]:
+    async def batch(self, statements: Sequence[ClauseElement]) -> list[libsql_client.ResultSet]:
         """Run statements in one transaction, retrying the whole batch on transient failures."""
         return await self._run(statements)
 
-    async def fetch_all(self, statement: Executable) -> list[dict[str, Any]]:
+    async def fetch_all(self, statement: ClauseElement) -> list[dict[str, Any]]:
         result = await self.execute(statement)
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
     async def ping(self) -> None:
-        assert self._client is not None
+        """Run ``SELECT 1`` through libsql-client, which opens a new connection to a file."""
+        if self._client is None:
+            raise ServiceUnavailableError("The chat database is not open")
         await self._client.execute("SELECT 1")
 
     async def _use_wal(self) -> str:
-        assert self._keeper is not None
+        cursor = None
         try:
-            row = self._keeper.execute("PRAGMA journal_mode=WAL").fetchone()
+            cursor = self._file_connection().execute("PRAGMA journal_mode=WAL")
+            (row,) = cursor.fetchall()
         except sqlite3.OperationalError as error:
             raise libsql_client.LibsqlError(str(error), "SQLITE_BUSY") from error
+        finally:
+            if cursor is not None:
+                cursor.close()
         return str(row[0])
 
-    async def _run(self, statements: list[Executable]) -> list[libsql_client.ResultSet]:
+    async def _run(self, statements: Sequence[ClauseElement]) -> list[libsql_client.ResultSet]:
         client = self._client
         if client is None:
             raise ServiceUnavailableError("The chat database is not open")
-        compiled = [_compile(statement) for statement in statements]
+        compiled = [compile_statement(statement) for statement in statements]
+        operation = "statement" if len(compiled) == 1 else "batch"
+
+        async def attempt_on_file() -> list[libsql_client.ResultSet]:
+            if len(compiled) == 1:
+                return [_execute_on_file(self._file_connection(), *compiled[0])]
+            return self._batch_on_file(compiled)
 
         async def attempt() -> list[libsql_client.ResultSet]:
             if len(compiled) == 1:
@@ -147,7 +166,46 @@ class ChatDatabase:
             )
             return results
 
-        return await self._retrying(attempt, "statement" if len(compiled) == 1 else "batch")
+        if self._file_path is not None:
+            return await self._retrying(attempt_on_file, operation)
+        return await self._retrying(attempt, operation)
+
+    def _file_connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            assert self._file_path is not None
+            self._connection = _connect_file(self._file_path)
+        return self._connection
+
+    def _batch_on_file(
+        self, compiled: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[libsql_client.ResultSet]:
+        """Run statements between ``BEGIN`` and ``COMMIT``; on any failure roll back and
+        re-raise.
+
+        Nothing awaits in here, so no other call of this process can run a statement
+        on the connection inside the transaction.
+        """
+        connection = self._file_connection()
+        try:
+            _execute_on_file(connection, "BEGIN", ())
+            results = [_execute_on_file(connection, sql, args) for sql, args in compiled]
+            _execute_on_file(connection, "COMMIT", ())
+        except BaseException:
+            self._roll_back(connection)
+            raise
+        return results
+
+    def _roll_back(self, connection: sqlite3.Connection) -> None:
+        # A failed COMMIT (a lock in rollback-journal mode) leaves the transaction open.
+        if not connection.in_transaction:
+            return
+        try:
+            connection.rollback()
+        except sqlite3.Error as error:
+            # Closing the connection rolls the transaction back; the next call reconnects.
+            log.error("chat database rollback failed, reconnecting", error=str(error))
+            self._connection = None
+            connection.close()
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], operation: str) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or the time budget is spent."""
@@ -191,15 +249,55 @@ def file_path_of(url: str) -> Path | None:
     return Path(url.removeprefix("file:").removeprefix("//"))
 
 
-def _compile(statement: Executable) -> tuple[str, list[Any]]:
-    compiled = statement.compile(  # type: ignore[attr-defined]
-        dialect=_DIALECT, compile_kwargs={"render_postcompile": True}
-    )
-    params = compiled.params or {}
-    args = [params[name] for name in getattr(compiled, "positiontup", None) or []]
-    return str(compiled), args
-
-
 def _transient(error: libsql_client.LibsqlError) -> bool:
     text = f"{error.code} {error}"
     return any(marker in text for marker in TRANSIENT_MARKERS)
+
+
+# The file database, as libsql-client 0.3.1 runs it in file mode but on one connection.
+
+
+def _connect_file(path: Path) -> sqlite3.Connection:
+    # libsql-client's settings: autocommit, and a zero busy timeout so that a lock held
+    # elsewhere fails at once and the retry loop takes over.
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+
+
+def _sql_value(value: Any) -> Any:
+    """Convert an argument for sqlite3 as libsql-client 0.3.1 does in file mode."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("Only finite floats (not Infinity or NaN) are supported")
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, bool):
+        return int(value)
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return bytes(memoryview(value))
+
+
+def _execute_on_file(
+    connection: sqlite3.Connection, sql: str, args: Sequence[Any]
+) -> libsql_client.ResultSet:
+    """Run one statement to its last row and return its result as libsql-client would.
+
+    A sqlite3 error is raised as ``LibsqlError`` coded with the SQLite error name.
+    """
+    values = [_sql_value(value) for value in args]
+    cursor = None
+    try:
+        cursor = connection.execute(sql, values)
+        records = cursor.fetchall()
+        columns = tuple(description[0] for description in cursor.description or ())
+        rows_affected = cursor.rowcount
+        last_insert_rowid = cursor.lastrowid
+    except sqlite3.Error as error:
+        code = getattr(error, "sqlite_errorname", "SQLITE")
+        raise libsql_client.LibsqlError(str(error), code) from error
+    finally:
+        # Closing the cursor resets its statement, which ends a read transaction.
+        if cursor is not None:
+            cursor.close()
+    indexes = {column: index for index, column in enumerate(columns)}
+    rows = [libsql_client.Row(indexes, record) for record in records]
+    return libsql_client.ResultSet(columns, rows, rows_affected, last_insert_rowid)
