@@ -1,14 +1,23 @@
 """The chat service's compiled statement cache: one compile per statement shape, each
-statement's own arguments, DDL and expanding IN lists compiled in full, and a bounded size."""
+statement's own arguments, DDL and expanding IN lists compiled in full, and a bounded size.
+Statements compiled once: each run's values in place, no value missing or unknown, and the
+chat turn's statements equal to the ones built on every call before."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from portfolio_chat.sessions import repository
 from portfolio_chat.sessions.schema import chat_messages, chat_sessions
-from portfolio_chat.sessions.statements import DIALECT, StatementCache
-from sqlalchemy import func, insert, select, update
+from portfolio_chat.sessions.statements import (
+    DIALECT,
+    BoundStatement,
+    CompiledStatement,
+    StatementCache,
+    compile_statement,
+)
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 if TYPE_CHECKING:
@@ -28,7 +37,7 @@ def compile_plainly(statement: ClauseElement) -> tuple[str, list[Any]]:
 
 
 def new_message(session_id: str, content: str) -> ClauseElement:
-    """The insert of one message as ``SessionRepository.add_messages`` builds it."""
+    """The insert of one message, built whole."""
     next_seq = (
         select(func.coalesce(func.max(chat_messages.c.seq), 0) + 1)
         .where(chat_messages.c.session_id == session_id)
@@ -157,3 +166,81 @@ def test_cache_evicts_least_recently_used(monkeypatch: pytest.MonkeyPatch) -> No
 def test_cache_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         StatementCache(size=0)
+
+
+def reusable_session(visitor_id: str, now: str) -> ClauseElement:
+    return (
+        select(chat_sessions)
+        .where(
+            and_(
+                chat_sessions.c.visitor_id == visitor_id,
+                chat_sessions.c.status == "active",
+                chat_sessions.c.expires_at > now,
+            )
+        )
+        .order_by(chat_sessions.c.created_at.desc())
+        .limit(1)
+    )
+
+
+@pytest.mark.parametrize("visitor_id", ["v1", "v2"])
+def test_compiled_reusable_session_matches_built_one(visitor_id: str) -> None:
+    bound = repository._REUSABLE_SESSION.bind(visitor_id=visitor_id, now="2025-03-01")
+
+    assert tuple(bound) == compile_plainly(reusable_session(visitor_id, "2025-03-01"))
+
+
+@pytest.mark.parametrize("session_id", ["sess_a", "sess_b"])
+def test_compiled_session_by_id_matches_built_one(session_id: str) -> None:
+    bound = repository._SESSION_BY_ID.bind(id=session_id)
+
+    built = select(chat_sessions).where(chat_sessions.c.id == session_id)
+    assert tuple(bound) == compile_plainly(built)
+
+
+@pytest.mark.parametrize(("session_id", "content"), [("sess_a", "hello"), ("sess_b", "bye")])
+def test_compiled_new_message_matches_built_one(session_id: str, content: str) -> None:
+    bound = repository._NEW_MESSAGE.bind(
+        message_id=f"msg_{content}",
+        message_session_id=session_id,
+        message_role="user",
+        message_content=content,
+        message_tokens_used=None,
+        message_created_at="2025-03-01T10:00:00.000Z",
+    )
+
+    assert tuple(bound) == compile_plainly(new_message(session_id, content))
+
+
+@pytest.mark.parametrize(("session_id", "added"), [("sess_a", 1), ("sess_b", 2)])
+def test_compiled_session_activity_matches_built_one(session_id: str, added: int) -> None:
+    bound = repository._SESSION_ACTIVITY.bind(session=session_id, added=added, active_at=session_id)
+
+    assert tuple(bound) == compile_plainly(bumped_session(session_id, added))
+
+
+def test_compiled_statement_names_its_parameters() -> None:
+    compiled = CompiledStatement(select(chat_sessions).where(chat_sessions.c.id == bindparam("id")))
+
+    assert compiled.names == frozenset({"id"})
+
+
+@pytest.mark.parametrize("values", [{}, {"id": "sess_a", "other": 1}, {"other": 1}], ids=repr)
+def test_compiled_statement_rejects_other_parameters(values: dict[str, Any]) -> None:
+    compiled = CompiledStatement(select(chat_sessions).where(chat_sessions.c.id == bindparam("id")))
+
+    with pytest.raises(ValueError, match="requires values for exactly id"):
+        compiled.bind(**values)
+
+
+def test_compiled_statement_rejects_an_expanding_in_list() -> None:
+    with pytest.raises(ValueError, match="expanding IN list"):
+        CompiledStatement(
+            select(chat_sessions).where(chat_sessions.c.id.in_(bindparam("ids", expanding=True)))
+        )
+
+
+def test_bound_statement_compiles_to_itself() -> None:
+    bound = BoundStatement("SELECT ?", ["value"])
+
+    assert compile_statement(bound) == ("SELECT ?", ["value"])

@@ -52,6 +52,10 @@ if TYPE_CHECKING:
 
     from sqlalchemy.sql.expression import ClauseElement
 
+    from portfolio_chat.sessions.statements import BoundStatement
+
+    Statement = ClauseElement | BoundStatement
+
 __all__ = ["BUSY_BUDGET_S", "DATABASE_ERRORS", "ChatDatabase", "file_path_of"]
 
 log = get_logger("chat.database")
@@ -116,15 +120,15 @@ class ChatDatabase:
         if connection is not None:
             connection.close()
 
-    async def execute(self, statement: ClauseElement) -> libsql_client.ResultSet:
+    async def execute(self, statement: Statement) -> libsql_client.ResultSet:
         """Run one statement, retrying transient failures."""
         return (await self._run([statement]))[0]
 
-    async def batch(self, statements: Sequence[ClauseElement]) -> list[libsql_client.ResultSet]:
+    async def batch(self, statements: Sequence[Statement]) -> list[libsql_client.ResultSet]:
         """Run statements in one transaction, retrying the whole batch on transient failures."""
         return await self._run(statements)
 
-    async def fetch_all(self, statement: ClauseElement) -> list[dict[str, Any]]:
+    async def fetch_all(self, statement: Statement) -> list[dict[str, Any]]:
         result = await self.execute(statement)
         return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 
@@ -146,7 +150,7 @@ class ChatDatabase:
                 cursor.close()
         return str(row[0])
 
-    async def _run(self, statements: Sequence[ClauseElement]) -> list[libsql_client.ResultSet]:
+    async def _run(self, statements: Sequence[Statement]) -> list[libsql_client.ResultSet]:
         client = self._client
         if client is None:
             raise ServiceUnavailableError("The chat database is not open")

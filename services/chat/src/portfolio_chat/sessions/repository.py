@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from portfolio_shared.ids import new_id
 from portfolio_shared.timeutil import format_timestamp, utc_now
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from portfolio_chat.sessions.schema import chat_messages, chat_sessions
+from portfolio_chat.sessions.statements import CompiledStatement
 
 if TYPE_CHECKING:
     from datetime import datetime
+
+    from sqlalchemy.sql.elements import BindParameter
 
     from portfolio_chat.sessions.database import ChatDatabase
 
@@ -28,6 +31,56 @@ __all__ = ["NewMessage", "SessionRepository", "message_view", "session_view"]
 SESSION_STATUSES = ("active", "ended", "expired")
 MESSAGES_PER_SESSION_VIEW = 100
 """Messages returned with one session in the admin view (the first ones, oldest first)."""
+
+
+# The statements of every chat turn, compiled once. Their bind parameter names differ
+# from the column names, which SQLAlchemy keeps for the VALUES and SET clauses.
+
+_REUSABLE_SESSION = CompiledStatement(
+    select(chat_sessions)
+    .where(
+        and_(
+            chat_sessions.c.visitor_id == bindparam("visitor_id"),
+            chat_sessions.c.status == "active",
+            chat_sessions.c.expires_at > bindparam("now"),
+        )
+    )
+    .order_by(chat_sessions.c.created_at.desc())
+    .limit(1)
+)
+"""The visitor's newest active session that expires after ``now``."""
+
+_SESSION_BY_ID = CompiledStatement(
+    select(chat_sessions).where(chat_sessions.c.id == bindparam("id"))
+)
+
+_message_session_id: BindParameter[str] = bindparam("message_session_id")
+
+_NEW_MESSAGE = CompiledStatement(
+    insert(chat_messages).values(
+        id=bindparam("message_id"),
+        session_id=_message_session_id,
+        role=bindparam("message_role"),
+        content=bindparam("message_content"),
+        tokens_used=bindparam("message_tokens_used"),
+        model=None,
+        created_at=bindparam("message_created_at"),
+        seq=select(func.coalesce(func.max(chat_messages.c.seq), 0) + 1)
+        .where(chat_messages.c.session_id == _message_session_id)
+        .scalar_subquery(),
+    )
+)
+"""One message, numbered after the last ``seq`` of its session."""
+
+_SESSION_ACTIVITY = CompiledStatement(
+    update(chat_sessions)
+    .where(chat_sessions.c.id == bindparam("session"))
+    .values(
+        message_count=chat_sessions.c.message_count + bindparam("added"),
+        last_active_at=bindparam("active_at"),
+    )
+)
+"""The bump of a session's message count and activity time after ``added`` messages."""
 
 
 @dataclass(frozen=True)
@@ -73,23 +126,12 @@ class SessionRepository:
     async def find_reusable(self, visitor_id: str, now: datetime) -> dict[str, Any] | None:
         """Return the visitor's newest active session that has not expired, if any."""
         rows = await self.database.fetch_all(
-            select(chat_sessions)
-            .where(
-                and_(
-                    chat_sessions.c.visitor_id == visitor_id,
-                    chat_sessions.c.status == "active",
-                    chat_sessions.c.expires_at > format_timestamp(now),
-                )
-            )
-            .order_by(chat_sessions.c.created_at.desc())
-            .limit(1)
+            _REUSABLE_SESSION.bind(visitor_id=visitor_id, now=format_timestamp(now))
         )
         return rows[0] if rows else None
 
     async def get(self, session_id: str) -> dict[str, Any] | None:
-        rows = await self.database.fetch_all(
-            select(chat_sessions).where(chat_sessions.c.id == session_id)
-        )
+        rows = await self.database.fetch_all(_SESSION_BY_ID.bind(id=session_id))
         return rows[0] if rows else None
 
     async def create(
@@ -115,11 +157,6 @@ class SessionRepository:
     ) -> list[dict[str, Any]]:
         """Store messages and bump the session's count and activity time in one transaction."""
         stamp = format_timestamp(now)
-        next_seq = (
-            select(func.coalesce(func.max(chat_messages.c.seq), 0) + 1)
-            .where(chat_messages.c.session_id == session_id)
-            .scalar_subquery()
-        )
         rows = [
             {
                 "id": new_id("msg"),
@@ -132,14 +169,19 @@ class SessionRepository:
             }
             for message in messages
         ]
-        statements: list[Any] = [insert(chat_messages).values(**row, seq=next_seq) for row in rows]
-        statements.append(
-            update(chat_sessions)
-            .where(chat_sessions.c.id == session_id)
-            .values(
-                message_count=chat_sessions.c.message_count + len(rows),
-                last_active_at=stamp,
+        statements = [
+            _NEW_MESSAGE.bind(
+                message_id=row["id"],
+                message_session_id=session_id,
+                message_role=row["role"],
+                message_content=row["content"],
+                message_tokens_used=row["tokens_used"],
+                message_created_at=stamp,
             )
+            for row in rows
+        ]
+        statements.append(
+            _SESSION_ACTIVITY.bind(session=session_id, added=len(rows), active_at=stamp)
         )
         await self.database.batch(statements)
         return rows

@@ -6,15 +6,19 @@ SQLAlchemy's statement cache key, as SQLAlchemy's own ``Engine`` does. The
 values of a statement's bound parameters are not part of that key: they are
 read from each statement and placed into the cached compiled form.
 
-This is a copy of the content service's ``portfolio_content.db.statements``
-cache, kept here because the two services are separate packages. It also
-compiles DDL (``CREATE TABLE``), which has no cache key and no parameters.
+Building a statement and computing its cache key still run on every call.
+A statement of every chat turn skips both as a ``CompiledStatement``: built
+and compiled once, then bound to each run's values as a ``BoundStatement``.
+
+This is a copy of the content service's ``portfolio_content.db.statements``,
+kept here because the two services are separate packages. It also compiles
+DDL (``CREATE TABLE``), which has no cache key and no parameters.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from sqlalchemy.dialects import sqlite
 
@@ -24,7 +28,14 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import Compiled, SQLCompiler
     from sqlalchemy.sql.expression import ClauseElement
 
-__all__ = ["DIALECT", "STATEMENT_CACHE_SIZE", "StatementCache", "compile_statement"]
+__all__ = [
+    "DIALECT",
+    "STATEMENT_CACHE_SIZE",
+    "BoundStatement",
+    "CompiledStatement",
+    "StatementCache",
+    "compile_statement",
+]
 
 DIALECT: Final = sqlite.dialect(paramstyle="qmark")
 """The SQLite dialect in qmark style, the one both drivers (sqlite3 and libsql-client) accept."""
@@ -84,7 +95,7 @@ class StatementCache:
             return _compile_uncached(statement)
         compiled = cast("SQLCompiler", entry)
         # The cached compiled form names the bound parameters of the statement that
-        # was compiled first; this statement's values take their places in order.
+        # was compiled first. This statement's values take their places in order.
         params = compiled.construct_params(extracted_parameters=cache_key.bindparams)
         return compiled.string, _positional(compiled, params)
 
@@ -96,12 +107,60 @@ class StatementCache:
         return compiled
 
 
+class BoundStatement(NamedTuple):
+    """SQL text (qmark style) with the positional arguments of one run."""
+
+    sql: str
+    args: list[Any]
+
+
+class CompiledStatement:
+    """A statement compiled once, whose bind parameters without a value get one at each run.
+
+    ``bindparam("session_id")`` in the statement is a parameter that ``bind``
+    requires; values written into the statement (``column == "active"``) stay
+    fixed. Statements whose SQL text depends on values (expanding ``IN``
+    lists, ``literal_execute`` parameters) are rejected with ``ValueError``.
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = cast("SQLCompiler", statement.compile(dialect=DIALECT))
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError(
+                "Invalid compiled statement. Its SQL text depends on the values "
+                "(an expanding IN list or a literal_execute parameter); run it uncompiled."
+            )
+        self.sql: str = compiled.string
+        """The SQL text, qmark style."""
+        self._compiled = compiled
+        self.names: frozenset[str] = frozenset(
+            parameter.key for parameter in compiled.binds.values() if parameter.required
+        )
+        """Names of the bind parameters that each run supplies."""
+
+    def bind(self, **values: Any) -> BoundStatement:
+        """Return the SQL text with the positional arguments of one run.
+
+        Raises ``ValueError`` when a value is missing or a name is not in ``names``.
+        """
+        if values.keys() != self.names:
+            raise ValueError(
+                f"Invalid bind parameters {', '.join(sorted(values)) or 'none'}. "
+                f"The statement requires values for exactly {', '.join(sorted(self.names)) or 'none'}."
+            )
+        params = self._compiled.construct_params(values)
+        return BoundStatement(self.sql, _positional(self._compiled, params))
+
+
 _CACHE = StatementCache()
 
 
-def compile_statement(statement: ClauseElement) -> tuple[str, list[Any]]:
+def compile_statement(statement: ClauseElement | BoundStatement) -> tuple[str, list[Any]]:
     """Return the SQL text (qmark style) and positional arguments of a statement.
 
-    Compiled shapes are reused from a process-wide ``StatementCache``.
+    Compiled shapes are reused from a process-wide ``StatementCache``. A
+    ``BoundStatement`` is compiled already and returned as it is.
     """
+    if isinstance(statement, BoundStatement):
+        return statement.sql, statement.args
     return _CACHE.compile(statement)
