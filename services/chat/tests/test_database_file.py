@@ -17,8 +17,9 @@ from portfolio_chat.sessions import database as database_module
 from portfolio_chat.sessions.database import ChatDatabase
 from portfolio_chat.sessions.repository import NewMessage, SessionRepository
 from portfolio_chat.sessions.schema import chat_messages, chat_sessions
-from portfolio_chat.sessions.statements import compile_statement
 from portfolio_shared.errors import ServiceUnavailableError
+from portfolio_shared.sql import sqlite_file
+from portfolio_shared.sql.statements import compile_statement
 from portfolio_shared.timeutil import utc_now
 from prometheus_client import REGISTRY
 from sqlalchemy import func, insert, select, text, update
@@ -58,7 +59,7 @@ async def database(path: Path) -> AsyncIterator[ChatDatabase]:
 def file_connections(monkeypatch: pytest.MonkeyPatch) -> list[sqlite3.Connection]:
     """The connection of every statement run on the file, in order."""
     seen: list[sqlite3.Connection] = []
-    execute = database_module._execute_on_file
+    execute = sqlite_file.execute_on_file
 
     def recording(
         connection: sqlite3.Connection, sql: str, args: Sequence[Any]
@@ -66,7 +67,7 @@ def file_connections(monkeypatch: pytest.MonkeyPatch) -> list[sqlite3.Connection
         seen.append(connection)
         return execute(connection, sql, args)
 
-    monkeypatch.setattr(database_module, "_execute_on_file", recording)
+    monkeypatch.setattr(database_module, "execute_on_file", recording)
     return seen
 
 
@@ -208,7 +209,7 @@ async def test_busy_commit_is_rolled_back_and_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     insert_session(path, "sess_a")
-    execute = database_module._execute_on_file
+    execute = sqlite_file.execute_on_file
     commits: list[bool] = []
 
     def busy_first_commit(
@@ -219,7 +220,7 @@ async def test_busy_commit_is_rolled_back_and_retried(
             raise libsql_client.LibsqlError("database is locked", "SQLITE_BUSY")
         return execute(connection, sql, args)
 
-    monkeypatch.setattr(database_module, "_execute_on_file", busy_first_commit)
+    monkeypatch.setattr(database_module, "execute_on_file", busy_first_commit)
     before = transient_errors("SQLITE_BUSY")
 
     await database.batch([session_message("sess_a", "msg_1"), session_message("sess_a", "msg_2")])
@@ -274,7 +275,7 @@ async def test_failed_rollback_replaces_the_connection(
             factory=RollbackFails,
         )
 
-    monkeypatch.setattr(database_module, "_connect_file", connect_failing_rollback)
+    monkeypatch.setattr(database_module, "connect_file", connect_failing_rollback)
     database = ChatDatabase(f"file:{path}", busy_budget_s=0.2)
     await database.open()
     insert_session(path, "sess_a")

@@ -25,6 +25,7 @@ from portfolio_content.db.database import (
 )
 from portfolio_content.db.schema import content
 from portfolio_content.sample import SAMPLE_DIR
+from portfolio_shared.sql import sqlite_file
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -55,13 +56,15 @@ async def database(database_path: Path) -> AsyncIterator[Database]:
 def read_connections(monkeypatch: pytest.MonkeyPatch) -> list[sqlite3.Connection]:
     """The connection of every file read, in order."""
     seen: list[sqlite3.Connection] = []
-    read = database_module._read_file
+    read = sqlite_file.execute_on_file
 
-    def recording(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    def recording(
+        connection: sqlite3.Connection, sql: str, args: Sequence[Any]
+    ) -> libsql_client.ResultSet:
         seen.append(connection)
         return read(connection, sql, args)
 
-    monkeypatch.setattr(database_module, "_read_file", recording)
+    monkeypatch.setattr(database_module, "execute_on_file", recording)
     return seen
 
 
@@ -217,15 +220,17 @@ async def test_connection_error_replaces_the_read_connection(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[sqlite3.Connection] = []
-    read = database_module._read_file
+    read = sqlite_file.execute_on_file
 
-    def dropped_once(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    def dropped_once(
+        connection: sqlite3.Connection, sql: str, args: Sequence[Any]
+    ) -> libsql_client.ResultSet:
         seen.append(connection)
         if len(seen) == 1:
             raise ConnectionResetError("connection reset")
         return read(connection, sql, args)
 
-    monkeypatch.setattr(database_module, "_read_file", dropped_once)
+    monkeypatch.setattr(database_module, "execute_on_file", dropped_once)
     before = errors_of("connection")
 
     assert await count_items(database) == 0

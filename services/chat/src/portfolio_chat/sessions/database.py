@@ -1,7 +1,7 @@
 """The one place the chat service talks to its database.
 
 Statements are SQLAlchemy Core, compiled for SQLite in qmark style
-(``statements.py``, which caches the compiled shapes). A libSQL server URL is
+(``portfolio_shared.sql.statements``, which caches the compiled shapes). A libSQL server URL is
 served by libsql-client. A ``file:`` URL is served by one persistent stdlib
 sqlite3 connection with the settings libsql-client 0.3.1 uses in file mode
 (autocommit, zero busy timeout), which keeps its parsed schema and prepared
@@ -30,29 +30,27 @@ file (chat replicas), and this module keeps it short and rare:
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import sqlite3
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import libsql_client
 from portfolio_shared.errors import ServiceUnavailableError
 from portfolio_shared.logging import get_logger
+from portfolio_shared.sql.sqlite_file import connect_file, execute_on_file
+from portfolio_shared.sql.statements import compile_statement
 from prometheus_client import Counter
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from portfolio_chat.sessions.schema import metadata
-from portfolio_chat.sessions.statements import compile_statement
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from portfolio_shared.sql.statements import BoundStatement
     from sqlalchemy.sql.expression import ClauseElement
-
-    from portfolio_chat.sessions.statements import BoundStatement
 
     Statement = ClauseElement | BoundStatement
 
@@ -159,7 +157,7 @@ class ChatDatabase:
 
         async def attempt_on_file() -> list[libsql_client.ResultSet]:
             if len(compiled) == 1:
-                return [_execute_on_file(self._file_connection(), *compiled[0])]
+                return [execute_on_file(self._file_connection(), *compiled[0])]
             return self._batch_on_file(compiled)
 
         async def attempt() -> list[libsql_client.ResultSet]:
@@ -177,7 +175,7 @@ class ChatDatabase:
     def _file_connection(self) -> sqlite3.Connection:
         if self._connection is None:
             assert self._file_path is not None
-            self._connection = _connect_file(self._file_path)
+            self._connection = connect_file(self._file_path)
         return self._connection
 
     def _batch_on_file(
@@ -191,9 +189,9 @@ class ChatDatabase:
         """
         connection = self._file_connection()
         try:
-            _execute_on_file(connection, "BEGIN", ())
-            results = [_execute_on_file(connection, sql, args) for sql, args in compiled]
-            _execute_on_file(connection, "COMMIT", ())
+            execute_on_file(connection, "BEGIN", ())
+            results = [execute_on_file(connection, sql, args) for sql, args in compiled]
+            execute_on_file(connection, "COMMIT", ())
         except BaseException:
             self._roll_back(connection)
             raise
@@ -256,52 +254,3 @@ def file_path_of(url: str) -> Path | None:
 def _transient(error: libsql_client.LibsqlError) -> bool:
     text = f"{error.code} {error}"
     return any(marker in text for marker in TRANSIENT_MARKERS)
-
-
-# The file database, as libsql-client 0.3.1 runs it in file mode but on one connection.
-
-
-def _connect_file(path: Path) -> sqlite3.Connection:
-    # libsql-client's settings: autocommit, and a zero busy timeout so that a lock held
-    # elsewhere fails at once and the retry loop takes over.
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
-
-
-def _sql_value(value: Any) -> Any:
-    """Convert an argument for sqlite3 as libsql-client 0.3.1 does in file mode."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("Only finite floats (not Infinity or NaN) are supported")
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, bool):
-        return int(value)
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return bytes(memoryview(value))
-
-
-def _execute_on_file(
-    connection: sqlite3.Connection, sql: str, args: Sequence[Any]
-) -> libsql_client.ResultSet:
-    """Run one statement to its last row and return its result as libsql-client would.
-
-    A sqlite3 error is raised as ``LibsqlError`` coded with the SQLite error name.
-    """
-    values = [_sql_value(value) for value in args]
-    cursor = None
-    try:
-        cursor = connection.execute(sql, values)
-        records = cursor.fetchall()
-        columns = tuple(description[0] for description in cursor.description or ())
-        rows_affected = cursor.rowcount
-        last_insert_rowid = cursor.lastrowid
-    except sqlite3.Error as error:
-        code = getattr(error, "sqlite_errorname", "SQLITE")
-        raise libsql_client.LibsqlError(str(error), code) from error
-    finally:
-        # Closing the cursor resets its statement, which ends a read transaction.
-        if cursor is not None:
-            cursor.close()
-    indexes = {column: index for index, column in enumerate(columns)}
-    rows = [libsql_client.Row(indexes, record) for record in records]
-    return libsql_client.ResultSet(columns, rows, rows_affected, last_insert_rowid)

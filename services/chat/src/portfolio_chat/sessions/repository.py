@@ -13,11 +13,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from portfolio_shared.ids import new_id
+from portfolio_shared.sql.statements import CompiledStatement
 from portfolio_shared.timeutil import format_timestamp, utc_now
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from portfolio_chat.sessions.schema import chat_messages, chat_sessions
-from portfolio_chat.sessions.statements import CompiledStatement
 
 if TYPE_CHECKING:
     from datetime import datetime

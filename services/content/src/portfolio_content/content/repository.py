@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from portfolio_shared.ids import new_id
+from portfolio_shared.sql.statements import CompiledStatement
 
 from portfolio_content.db.schema import content, content_history
-from portfolio_content.db.statements import CompiledStatement
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from portfolio_shared.sql.statements import BoundStatement
     from sqlalchemy.sql.expression import ClauseElement as Executable
 
     from portfolio_content.db.database import Row
@@ -48,10 +49,14 @@ PUBLIC_ORDER = (content.c.sort_order.asc(), content.c.created_at.desc(), content
 
 
 class Reader(Protocol):
-    async def fetch_all(self, statement: Executable | str, args: Sequence[Any] = ()) -> list[Row]:
+    async def fetch_all(
+        self, statement: Executable | BoundStatement | str, args: Sequence[Any] = ()
+    ) -> list[Row]:
         """Run a query and return its rows."""
 
-    async def fetch_one(self, statement: Executable | str, args: Sequence[Any] = ()) -> Row | None:
+    async def fetch_one(
+        self, statement: Executable | BoundStatement | str, args: Sequence[Any] = ()
+    ) -> Row | None:
         """Run a query and return its first row."""
 
 
@@ -111,9 +116,7 @@ async def list_published(reader: Reader, content_type: str | None = None) -> lis
 
 
 async def get_published(reader: Reader, content_type: str, slug: str) -> Row | None:
-    return await reader.fetch_one(
-        _PUBLISHED_ITEM.sql, _PUBLISHED_ITEM.arguments(content_type=content_type, slug=slug)
-    )
+    return await reader.fetch_one(_PUBLISHED_ITEM.bind(content_type=content_type, slug=slug))
 
 
 async def list_admin(
@@ -183,7 +186,9 @@ async def search_candidates(
 
 
 class Writer(Reader, Protocol):
-    async def execute(self, statement: Executable | str, args: Sequence[Any] = ()) -> int:
+    async def execute(
+        self, statement: Executable | BoundStatement | str, args: Sequence[Any] = ()
+    ) -> int:
         """Run a statement and return the number of rows it changed."""
 
 

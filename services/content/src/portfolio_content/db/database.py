@@ -2,7 +2,7 @@
 
 Everything else builds SQLAlchemy Core statements and hands them to
 ``Database``. This module compiles them with the SQLite dialect in qmark style
-(``statements.py``, which caches the compiled shapes) and runs them through
+(``portfolio_shared.sql.statements``, which caches the compiled shapes) and runs them through
 libsql-client, which serves ``file:`` URLs (stdlib sqlite3) and libSQL servers
 (Hrana over WebSocket). Swapping the driver means rewriting this module only.
 
@@ -32,24 +32,23 @@ attempt either commits entirely or rolls back.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
-import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import libsql_client
 from portfolio_shared.errors import ServiceUnavailableError
 from portfolio_shared.logging import get_logger
+from portfolio_shared.sql.sqlite_file import connect_file, execute_on_file
+from portfolio_shared.sql.statements import compile_statement
 from prometheus_client import Counter
 
-from portfolio_content.db.statements import compile_statement
-
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Awaitable, Callable, Sequence
 
+    from portfolio_shared.sql.statements import BoundStatement
     from sqlalchemy.sql.expression import ClauseElement as Executable
 
 __all__ = [
@@ -177,62 +176,27 @@ def _rows(result: Any) -> list[Row]:
     return [dict(zip(columns, tuple(row), strict=True)) for row in result.rows]
 
 
-def _sql_value(value: Any) -> Any:
-    """Convert an argument for sqlite3 as libsql-client 0.3.1 does in file mode."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("Only finite floats (not Infinity or NaN) are supported")
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    if isinstance(value, bool):
-        return int(value)
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return bytes(memoryview(value))
-
-
-def _connect_file(path: Path) -> sqlite3.Connection:
-    # The settings libsql-client 0.3.1 uses in file mode: autocommit, and a zero busy
-    # timeout so that a lock held elsewhere fails at once and the retry loop takes over.
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
-
-
-def _read_file(connection: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
-    """Run one statement on ``connection`` to its last row and return the rows.
-
-    A sqlite3 error is raised as ``LibsqlError`` coded with the SQLite error name,
-    as libsql-client raises it, so ``_classify`` treats both paths alike.
-    """
-    values = [_sql_value(value) for value in args]
-    cursor = None
-    try:
-        cursor = connection.execute(sql, values)
-        records = cursor.fetchall()
-        columns = tuple(description[0] for description in cursor.description or ())
-    except sqlite3.Error as error:
-        code = getattr(error, "sqlite_errorname", "SQLITE")
-        raise libsql_client.LibsqlError(str(error), code) from error
-    finally:
-        # Closing the cursor resets its statement, which ends the read transaction.
-        if cursor is not None:
-            cursor.close()
-    return [dict(zip(columns, record, strict=True)) for record in records]
-
-
 class Transaction:
     """Statements run inside one database transaction (see ``Database.transaction``)."""
 
     def __init__(self, driver_transaction: Any) -> None:
         self._driver = driver_transaction
 
-    async def fetch_all(self, statement: Executable | str, args: Sequence[Any] = ()) -> list[Row]:
+    async def fetch_all(
+        self, statement: Executable | BoundStatement | str, args: Sequence[Any] = ()
+    ) -> list[Row]:
         sql, bound = compile_statement(statement)
         return _rows(await self._driver.execute(sql, [*bound, *args]))
 
-    async def fetch_one(self, statement: Executable | str, args: Sequence[Any] = ()) -> Row | None:
+    async def fetch_one(
+        self, statement: Executable | BoundStatement | str, args: Sequence[Any] = ()
+    ) -> Row | None:
         rows = await self.fetch_all(statement, args)
         return rows[0] if rows else None
 
-    async def execute(self, statement: Executable | str, args: Sequence[Any] = ()) -> int:
+    async def execute(
+        self, statement: Executable | BoundStatement | str, args: Sequence[Any] = ()
+    ) -> int:
         """Run a statement and return the number of rows it changed."""
         sql, bound = compile_statement(statement)
         result = await self._driver.execute(sql, [*bound, *args])
@@ -295,21 +259,29 @@ class Database:
             raise
 
     async def fetch_all(
-        self, statement: Executable | str, args: Sequence[Any] = (), *, name: str = "read"
+        self,
+        statement: Executable | BoundStatement | str,
+        args: Sequence[Any] = (),
+        *,
+        name: str = "read",
     ) -> list[Row]:
         sql, bound = compile_statement(statement)
         values = [*bound, *args]
 
         async def attempt() -> list[Row]:
             if self._file_path is not None:
-                return _read_file(self._ensure_reader(self._file_path), sql, values)
+                return _rows(execute_on_file(self._ensure_reader(self._file_path), sql, values))
             client = await self._ensure_client()
             return _rows(await client.execute(sql, values))
 
         return await self._with_retries(name, attempt)
 
     async def fetch_one(
-        self, statement: Executable | str, args: Sequence[Any] = (), *, name: str = "read"
+        self,
+        statement: Executable | BoundStatement | str,
+        args: Sequence[Any] = (),
+        *,
+        name: str = "read",
     ) -> Row | None:
         rows = await self.fetch_all(statement, args, name=name)
         return rows[0] if rows else None
@@ -353,7 +325,7 @@ class Database:
 
     def _ensure_reader(self, path: Path) -> sqlite3.Connection:
         if self._reader is None:
-            self._reader = _connect_file(path)
+            self._reader = connect_file(path)
         return self._reader
 
     def _close_reader(self) -> None:

@@ -1,30 +1,36 @@
 """Compiling SQLAlchemy Core statements to SQLite SQL text and positional arguments.
 
-The services build their statements from a handful of fixed shapes, so the
+The content and chat services build their statements from a handful of fixed
+shapes, so the
 compiled form of each shape is kept in a bounded LRU cache keyed by
 SQLAlchemy's statement cache key, as SQLAlchemy's own ``Engine`` does. The
 values of a statement's bound parameters are not part of that key: they are
 read from each statement and placed into the cached compiled form.
 
 Building a statement and computing its cache key still run on every call.
-A query on a hot path skips both as a ``CompiledStatement``: built and
-compiled once, then run with named values.
+A statement on a hot path skips both as a ``CompiledStatement``: built and
+compiled once, then bound to each run's values as a ``BoundStatement``. DDL
+(``CREATE TABLE``), which has no cache key and no parameters, is compiled in
+full, and a raw SQL string passes through with no arguments.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 from sqlalchemy.dialects import sqlite
 
 if TYPE_CHECKING:
-    from sqlalchemy.sql.compiler import SQLCompiler
-    from sqlalchemy.sql.expression import ClauseElement as Executable
+    from collections.abc import Mapping
+
+    from sqlalchemy.sql.compiler import Compiled, SQLCompiler
+    from sqlalchemy.sql.expression import ClauseElement
 
 __all__ = [
     "DIALECT",
     "STATEMENT_CACHE_SIZE",
+    "BoundStatement",
     "CompiledStatement",
     "StatementCache",
     "compile_statement",
@@ -40,13 +46,15 @@ _UNCACHEABLE: Final = object()
 """Cache entry of a shape whose SQL text depends on its values (``IN`` lists, ``literal_execute``)."""
 
 
-def _compile_uncached(statement: Executable) -> tuple[str, list[Any]]:
-    compiled = cast(
-        "SQLCompiler",
-        statement.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True}),
-    )
-    params = compiled.params
-    return compiled.string, [params[name] for name in compiled.positiontup or ()]
+def _positional(compiled: Compiled, params: Mapping[str, Any]) -> list[Any]:
+    # DDL compilers have no ``positiontup``: a DDL statement takes no arguments.
+    names = getattr(compiled, "positiontup", None) or ()
+    return [params[name] for name in names]
+
+
+def _compile_uncached(statement: ClauseElement) -> tuple[str, list[Any]]:
+    compiled = statement.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True})
+    return compiled.string, _positional(compiled, compiled.params)
 
 
 class StatementCache:
@@ -61,12 +69,13 @@ class StatementCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def compile(self, statement: Executable | str) -> tuple[str, list[Any]]:
+    def compile(self, statement: ClauseElement | str) -> tuple[str, list[Any]]:
         """Return the SQL text (qmark style) and positional arguments of a statement.
 
-        A statement that SQLAlchemy cannot key, or whose parameters are rendered
-        into the SQL text at execution time (an expanding ``IN`` list, a
-        ``literal_execute`` parameter), is compiled in full on every call.
+        A statement that SQLAlchemy cannot key (DDL among them), or whose
+        parameters are rendered into the SQL text at execution time (an
+        expanding ``IN`` list, a ``literal_execute`` parameter), is compiled in
+        full on every call.
         """
         if isinstance(statement, str):
             return statement, []
@@ -88,28 +97,35 @@ class StatementCache:
             return _compile_uncached(statement)
         compiled = cast("SQLCompiler", entry)
         # The cached compiled form names the bound parameters of the statement that
-        # was compiled first; this statement's values take their places in order.
+        # was compiled first. This statement's values take their places in order.
         params = compiled.construct_params(extracted_parameters=cache_key.bindparams)
-        return compiled.string, [params[name] for name in compiled.positiontup or ()]
+        return compiled.string, _positional(compiled, params)
 
     @staticmethod
-    def _compile_shape(statement: Executable, cache_key: Any) -> object:
+    def _compile_shape(statement: ClauseElement, cache_key: Any) -> object:
         compiled = cast("SQLCompiler", statement.compile(dialect=DIALECT, cache_key=cache_key))
         if compiled.post_compile_params or compiled.literal_execute_params:
             return _UNCACHEABLE
         return compiled
 
 
+class BoundStatement(NamedTuple):
+    """SQL text (qmark style) with the positional arguments of one run."""
+
+    sql: str
+    args: list[Any]
+
+
 class CompiledStatement:
     """A statement compiled once, whose bind parameters without a value get one at each run.
 
-    ``sa.bindparam("slug")`` in the statement is a parameter that ``arguments``
-    requires; values written into the statement (``column == "published"``)
-    stay fixed. Statements whose SQL text depends on values (expanding ``IN``
+    ``bindparam("session_id")`` in the statement is a parameter that ``bind``
+    requires; values written into the statement (``column == "active"``) stay
+    fixed. Statements whose SQL text depends on values (expanding ``IN``
     lists, ``literal_execute`` parameters) are rejected with ``ValueError``.
     """
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: ClauseElement) -> None:
         compiled = cast("SQLCompiler", statement.compile(dialect=DIALECT))
         if compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError(
@@ -124,8 +140,8 @@ class CompiledStatement:
         )
         """Names of the bind parameters that each run supplies."""
 
-    def arguments(self, **values: Any) -> list[Any]:
-        """Return the positional arguments of one run from the values of ``names``.
+    def bind(self, **values: Any) -> BoundStatement:
+        """Return the SQL text with the positional arguments of one run.
 
         Raises ``ValueError`` when a value is missing or a name is not in ``names``.
         """
@@ -135,15 +151,18 @@ class CompiledStatement:
                 f"The statement requires values for exactly {', '.join(sorted(self.names)) or 'none'}."
             )
         params = self._compiled.construct_params(values)
-        return [params[name] for name in self._compiled.positiontup or ()]
+        return BoundStatement(self.sql, _positional(self._compiled, params))
 
 
 _CACHE = StatementCache()
 
 
-def compile_statement(statement: Executable | str) -> tuple[str, list[Any]]:
+def compile_statement(statement: ClauseElement | BoundStatement | str) -> tuple[str, list[Any]]:
     """Return the SQL text (qmark style) and positional arguments of a statement.
 
-    Compiled shapes are reused from a process-wide ``StatementCache``.
+    Compiled shapes are reused from a process-wide ``StatementCache``. A
+    ``BoundStatement`` is compiled already and returned as it is.
     """
+    if isinstance(statement, BoundStatement):
+        return statement.sql, statement.args
     return _CACHE.compile(statement)
