@@ -119,7 +119,9 @@ def _respond(
         cache_state=cache_state,
         if_none_match=request.headers.get("if-none-match"),
     )
-    return ASGIResponse(body=body, status_code=status, encoded_headers=headers)
+    # Decoded here as Litestar would: its ``encoded_headers`` parameter warns on every call.
+    text_headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+    return ASGIResponse(body=body, status_code=status, headers=text_headers)
 
 
 def _route_key(path: str, query_string: bytes) -> tuple[str | None, int]:
