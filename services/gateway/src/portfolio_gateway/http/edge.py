@@ -112,6 +112,12 @@ def _first_values(scope: Scope) -> dict[bytes, bytes]:
     return dict(reversed(scope["headers"]))
 
 
+@functools.lru_cache(maxsize=256)
+def _header_name(name: str) -> bytes:
+    """Return a header name as ASGI sends it: lower case, Latin-1 encoded."""
+    return name.lower().encode("latin-1")
+
+
 def _response_headers(
     headers: Iterable[tuple[bytes, bytes]],
     request_id: str,
@@ -139,7 +145,7 @@ def _response_headers(
     result.extend(SECURITY_HEADERS)
     result.extend(cors)
     for text_name, text_value in added.items():
-        name = text_name.lower().encode("latin-1")
+        name = _header_name(text_name)
         if name == b"content-type":
             if content_type is None:
                 content_type = text_value.encode("latin-1")
@@ -281,21 +287,24 @@ class EdgeLayer:
             if head_only:
                 scope["method"] = "GET"
 
+            gateway: GatewayState | None = None
             try:
                 receive = await self._read_body(scope, receive, state)
                 if facts.disabled:
                     raise NotFoundError(ROUTE_NOT_FOUND)
                 if facts.admin:
                     await self._authenticate_admin(scope, state, hashed_client)
-                if facts.content:
-                    await self._limit_content(hashed_client, response_headers)
+                if facts.content and self._settings.rate_limiting_enabled:
+                    gateway = self._gateway()
+                    limit_headers = await gateway.limiter.enforce(CONTENT_POLICY, hashed_client)
+                    response_headers.update(limit_headers)
             except PortfolioError as error:
                 await send_error(send_with_headers, error, request_id)
                 return
 
             if facts.content and scope["method"] == "GET":
                 cached = await serve_from_cache(
-                    self._gateway(),
+                    gateway or self._gateway(),
                     path,
                     scope.get("query_string", b""),
                     _decoded(request_headers.get(b"if-none-match")),
@@ -393,12 +402,6 @@ class EdgeLayer:
         state["actor"] = await gateway.auth.authenticate(
             _header(scope, ADMIN_KEY_HEADER.encode()), hashed_client
         )
-
-    async def _limit_content(self, hashed_client: str, response_headers: dict[str, str]) -> None:
-        if not self._settings.rate_limiting_enabled:
-            return
-        limiter = self._gateway().limiter
-        response_headers.update(await limiter.enforce(CONTENT_POLICY, hashed_client))
 
     def _gateway(self) -> GatewayState:
         gateway: GatewayState = self._litestar.state.gateway
