@@ -290,12 +290,22 @@ async def test_flush_through_one_replica_empties_another(
 # Stale-if-error
 
 
+def expire_fresh_entries(client: GatewayTestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shift the gateway cache's clock one TTL ahead: every entry stored so far turns stale."""
+    cache = state_of(client).cache
+    monkeypatch.setattr(cache, "_clock", lambda: time.time() + cache.ttl_s)
+
+
 async def test_stale_copy_is_served_when_the_content_service_is_gone(
-    make_gateway: Callable[..., Any], fake_content: FakeContentService
+    make_gateway: Callable[..., Any],
+    fake_content: FakeContentService,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     answer_item(fake_content, 1)
     async with make_gateway(cache_ttl_s=0.001, nats_request_timeout_ms=300) as client:
         await client.get(ITEM_PATH)
+        # Without the shift, a read within the 1 ms TTL would still be a fresh hit.
+        expire_fresh_entries(client, monkeypatch)
         await fake_content.stop()
         response = await client.get(ITEM_PATH)
 

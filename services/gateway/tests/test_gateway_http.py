@@ -45,6 +45,14 @@ async def test_well_formed_request_id_is_echoed(gateway: GatewayTestClient, inco
     assert response.headers["x-request-id"] == incoming
 
 
+async def test_first_of_repeated_request_ids_is_echoed(gateway: GatewayTestClient) -> None:
+    response = await gateway.get(
+        "/no/such/route", headers=[("X-Request-Id", "first-id"), ("X-Request-Id", "second-id")]
+    )
+
+    assert response.headers["x-request-id"] == "first-id"
+
+
 @pytest.mark.parametrize("incoming", ["", "has space", "a" * 129, "semi;colon", "<script>"])
 async def test_malformed_request_id_is_replaced_by_a_uuid4(
     gateway: GatewayTestClient, incoming: str
@@ -185,6 +193,16 @@ async def test_preflight_is_204_with_the_allowed_methods_and_headers(
     assert response.headers["access-control-allow-methods"] == "GET,POST,PUT,DELETE,PATCH,OPTIONS"
     assert "X-Admin-Key" in response.headers["access-control-allow-headers"]
     assert response.headers["access-control-max-age"] == "86400"
+
+
+async def test_preflight_carries_each_cors_header_once(
+    cors_gateway: GatewayTestClient,
+) -> None:
+    response = await cors_gateway.options("/api/v1/chat", headers={"Origin": ORIGIN})
+
+    assert response.headers.get_list("vary") == ["Origin"]
+    assert response.headers.get_list("access-control-allow-origin") == [ORIGIN]
+    assert "access-control-expose-headers" not in response.headers
 
 
 async def test_listed_origin_is_allowed_with_credentials(

@@ -16,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from portfolio_gateway.observability import middleware
 from portfolio_shared.contract.replies import HttpReply
 from portfolio_shared.logging import bind_request_context, configure_logging, get_logger
 from portfolio_shared.runtime import ServiceRuntime
@@ -116,6 +117,38 @@ async def test_incoming_traceparent_is_continued(
     )
     server = span_named(spans, f"GET {ITEM_ROUTE}")
     assert format(server.context.trace_id, "032x") == trace_id
+
+
+@pytest.fixture
+def tracing_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway's middleware sees tracing as not configured (no tracer provider installed)."""
+    monkeypatch.setattr(middleware, "tracing_enabled", lambda: False)
+
+
+async def test_no_server_span_while_tracing_off(
+    gateway: GatewayTestClient,
+    content_service: None,
+    spans: InMemorySpanExporter,
+    tracing_off: None,
+) -> None:
+    await gateway.get("/api/v1/content/project/atlas")
+    names = [span.name for span in spans.get_finished_spans()]
+    assert f"GET {ITEM_ROUTE}" not in names
+
+
+async def test_traceparent_reaches_service_while_tracing_off(
+    gateway: GatewayTestClient,
+    content_service: None,
+    spans: InMemorySpanExporter,
+    tracing_off: None,
+) -> None:
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    await gateway.get(
+        "/api/v1/content/project/atlas",
+        headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"},
+    )
+    handler = span_named(spans, "content public_item")
+    assert format(handler.context.trace_id, "032x") == trace_id
 
 
 def test_json_logs_carry_trace_id(exporter: InMemorySpanExporter) -> None:

@@ -14,7 +14,13 @@ from opentelemetry import context, propagate, trace
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["configure_tracing", "extract_context", "inject_headers", "tracer"]
+__all__ = [
+    "configure_tracing",
+    "extract_context",
+    "inject_headers",
+    "tracer",
+    "tracing_enabled",
+]
 
 
 def configure_tracing(service: str) -> bool:
@@ -46,6 +52,16 @@ def configure_tracing(service: str) -> bool:
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return True
+
+
+def tracing_enabled() -> bool:
+    """Return whether a tracer provider other than the API's default no-op one is installed.
+
+    ``configure_tracing`` installs one when an exporter is configured; tests may
+    install their own. Until then every span the API opens is a no-op.
+    """
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 def tracer(name: str) -> trace.Tracer:

@@ -11,6 +11,7 @@ are passed on and never cached.
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from portfolio_shared.contract import ServiceRequest
+    from prometheus_client import Counter
 
     from portfolio_gateway.state import GatewayState
 
@@ -60,6 +62,14 @@ CACHE_NAME = "content"
 """Value of the ``cache`` label of the cache metrics."""
 
 STALE_WARNING = b'110 - "Response is Stale"'
+
+
+@functools.cache
+def _content_series(metric: Counter) -> Counter:
+    """Return ``metric``'s ``cache="content"`` child, created (and exported) at its first use."""
+    # Resolved once, because ``labels()`` takes a lock and costs more than ``inc()``.
+    return metric.labels(CACHE_NAME)
+
 
 _CACHE_CONTROL = {
     max_age: f"public, max-age={max_age}".encode() for max_age in (LIST_MAX_AGE_S, OBJECT_MAX_AGE_S)
@@ -110,7 +120,9 @@ def _respond(
         cache_state=cache_state,
         if_none_match=request.headers.get("if-none-match"),
     )
-    return ASGIResponse(body=body, status_code=status, encoded_headers=headers)
+    # Decoded here as Litestar would: its ``encoded_headers`` parameter warns on every call.
+    text_headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+    return ASGIResponse(body=body, status_code=status, headers=text_headers)
 
 
 def _route_key(path: str, query_string: bytes) -> tuple[str | None, int]:
@@ -142,7 +154,7 @@ async def serve_from_cache(
     entry = await gateway.cache.get(key)
     if entry is None or not gateway.cache.is_fresh(entry):
         return None
-    CACHE_HITS.labels(CACHE_NAME).inc()
+    _content_series(CACHE_HITS).inc()
     return cached_reply(entry, max_age=max_age, cache_state="HIT", if_none_match=if_none_match)
 
 
@@ -200,9 +212,9 @@ async def _serve(
     if key is not None and synced:
         entry = await cache.get(key)
         if entry is not None and cache.is_fresh(entry):
-            CACHE_HITS.labels(CACHE_NAME).inc()
+            _content_series(CACHE_HITS).inc()
             return _respond(request, entry, max_age=max_age, cache_state="HIT")
-    CACHE_MISSES.labels(CACHE_NAME).inc()
+    _content_series(CACHE_MISSES).inc()
 
     try:
         if key is None or not synced:
@@ -215,7 +227,7 @@ async def _serve(
         stale = await cache.get(key) if key is not None else None
         if stale is None:
             raise
-        CACHE_STALE_SERVED.labels(CACHE_NAME).inc()
+        _content_series(CACHE_STALE_SERVED).inc()
         log.warning("serving stale content", cache_key=key, reason=error.message)
         return _respond(request, stale, max_age=max_age, cache_state="STALE")
     return _respond(request, entry, max_age=max_age, cache_state="MISS")

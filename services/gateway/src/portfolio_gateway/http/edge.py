@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 import msgspec
 from portfolio_shared.errors import (
@@ -52,7 +52,7 @@ from portfolio_gateway.ratelimit import CONTENT_POLICY
 from portfolio_gateway.ratelimit.client_ip import bucket_address, client_address, client_hash
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, MutableMapping
+    from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 
     from litestar import Litestar
 
@@ -81,8 +81,13 @@ ADMIN_CHAT_PATH_PREFIX = "/api/v1/admin/chat"
 CLIENT_HASH_CACHE_SIZE = 4096
 """Distinct (peer, ``X-Forwarded-For``) pairs whose client hash is remembered."""
 
+REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
+
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """Methods whose request body is read and parsed."""
+
+PATH_CACHE_SIZE = 1024
+"""Distinct request paths whose canonical form and route facts are remembered."""
 
 
 def path_under(path: str, prefix: str) -> bool:
@@ -90,11 +95,86 @@ def path_under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
 
 
+def _decoded(value: bytes | None) -> str | None:
+    return None if value is None else bytes(value).decode("latin-1")
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def _first_values(scope: Scope) -> dict[bytes, bytes]:
+    """Map each request header name to its first value, as ``_header`` finds it."""
+    # ``dict`` keeps the last of repeated keys, so the list is read backwards.
+    return dict(reversed(scope["headers"]))
+
+
+@functools.lru_cache(maxsize=256)
+def _header_name(name: str) -> bytes:
+    """Return a header name as ASGI sends it: lower case, Latin-1 encoded."""
+    return name.lower().encode("latin-1")
+
+
+def _response_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+    request_id: str,
+    cors: list[tuple[bytes, bytes]],
+    added: dict[str, str],
+) -> list[tuple[bytes, bytes]]:
+    """Return the app's response headers without ``X-Powered-By``, then the request id,
+    security, ``cors`` and ``added`` headers, and a Content-Security-Policy for an HTML
+    response that has none."""
+    result: list[tuple[bytes, bytes]] = []
+    content_type: bytes | None = None
+    has_policy = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"x-powered-by":
+            continue
+        if lowered == b"content-type":
+            if content_type is None:
+                content_type = value
+        elif lowered == b"content-security-policy":
+            has_policy = True
+        result.append((name, value))
+
+    result.append((REQUEST_ID_HEADER_BYTES, request_id.encode()))
+    result.extend(SECURITY_HEADERS)
+    result.extend(cors)
+    for text_name, text_value in added.items():
+        name = _header_name(text_name)
+        if name == b"content-type":
+            if content_type is None:
+                content_type = text_value.encode("latin-1")
+        elif name == b"content-security-policy":
+            has_policy = True
+        result.append((name, text_value.encode("latin-1")))
+
+    if content_type is not None and content_type.startswith(b"text/html") and not has_policy:
+        result.append((b"content-security-policy", HTML_CONTENT_SECURITY_POLICY))
+    return result
+
+
+class _PathFacts(NamedTuple):
+    """The edge layer's view of one request path: its canonical form and the rules that apply."""
+
+    canonical: str
+    """The path as ``RouteTable.canonical`` spells it."""
+
+    content: bool
+    """Under ``CONTENT_PATH_PREFIX``: rate limited, and maybe served from the cache."""
+
+    chat: bool
+    """Under ``CHAT_PATH_PREFIX``: ``CHAT_REQUEST_TIMEOUT_MS`` applies."""
+
+    admin: bool
+    """Under ``ADMIN_PATH_PREFIX``: the admin key is required."""
+
+    disabled: bool
+    """Switched off by a feature flag: 404."""
 
 
 class _BodyTooLarge(Exception):
@@ -113,6 +193,10 @@ class EdgeLayer:
         self._routes: RouteTable | None = None
         # Parsing addresses costs more than serving a cached response; clients repeat.
         self._client_hash = functools.lru_cache(maxsize=CLIENT_HASH_CACHE_SIZE)(self._hash_client)
+        self._path_facts = functools.lru_cache(maxsize=PATH_CACHE_SIZE)(self._find_path_facts)
+        # Bound once, because every call through the module's lazy logger proxy binds
+        # again. ``create_app`` configures logging before it builds this layer.
+        self._log = log.bind()
 
     def _hash_client(self, peer: str | None, forwarded_for: str | None) -> str:
         address = client_address(peer, forwarded_for, self._trusted)
@@ -123,18 +207,35 @@ class EdgeLayer:
             self._routes = RouteTable(route.path for route in self._litestar.routes)
         return self._routes
 
+    def _find_path_facts(self, path: str) -> _PathFacts:
+        canonical = self._route_table().canonical(path)
+        chat = path_under(canonical, CHAT_PATH_PREFIX)
+        admin = path_under(canonical, ADMIN_PATH_PREFIX)
+        settings = self._settings
+        disabled = (not settings.feature_admin_api and admin) or (
+            not settings.feature_ai_chat and (chat or path_under(canonical, ADMIN_CHAT_PATH_PREFIX))
+        )
+        return _PathFacts(
+            canonical=canonical,
+            content=path_under(canonical, CONTENT_PATH_PREFIX),
+            chat=chat,
+            admin=admin,
+            disabled=disabled,
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
 
         started = time.perf_counter()
-        request_id = accept_request_id(_header(scope, REQUEST_ID_HEADER.encode()))
+        request_headers = _first_values(scope)
+        request_id = accept_request_id(_decoded(request_headers.get(REQUEST_ID_HEADER_BYTES)))
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         hashed_client = self._client_hash(
             scope["client"][0] if scope.get("client") else None,
-            _header(scope, b"x-forwarded-for"),
+            _decoded(request_headers.get(b"x-forwarded-for")),
         )
         state["client_hash"] = hashed_client
         response_headers: dict[str, str] = {}
@@ -142,16 +243,11 @@ class EdgeLayer:
         bind_request_context(request_id=request_id)
 
         method = scope["method"]
-        origin = _header(scope, b"origin")
+        origin = _decoded(request_headers.get(b"origin"))
         head_only = method == "HEAD"
         response_started = False
         status_sent = 0
         deadline: asyncio.Timeout | None = None
-
-        fixed_headers: list[tuple[bytes, bytes]] = [
-            (REQUEST_ID_HEADER.encode(), request_id.encode()),
-            *SECURITY_HEADERS,
-        ]
 
         async def send_with_headers(message: Message) -> None:
             nonlocal response_started, status_sent
@@ -161,23 +257,13 @@ class EdgeLayer:
                 if deadline is not None and not deadline.expired():
                     # A started response (a stream) is bounded by its handler, not by this layer.
                     deadline.reschedule(None)
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() != b"x-powered-by"
-                ]
-                headers.extend(fixed_headers)
-                if method != "OPTIONS":
-                    headers.extend(self._cors.response_headers(origin))
-                headers.extend(
-                    (name.lower().encode("latin-1"), value.encode("latin-1"))
-                    for name, value in response_headers.items()
-                )
-                content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-                has_policy = any(n.lower() == b"content-security-policy" for n, _ in headers)
-                if content_type.startswith(b"text/html") and not has_policy:
-                    headers.append((b"content-security-policy", HTML_CONTENT_SECURITY_POLICY))
-                message = {**message, "headers": headers}
+                cors = [] if method == "OPTIONS" else self._cors.response_headers(origin)
+                message = {
+                    **message,
+                    "headers": _response_headers(
+                        message.get("headers", ()), request_id, cors, response_headers
+                    ),
+                }
             elif message["type"] == "http.response.body" and head_only:
                 message = {**message, "body": b""}
             await send(message)
@@ -194,27 +280,34 @@ class EdgeLayer:
                 await send_with_headers({"type": "http.response.body", "body": b""})
                 return
 
-            path = self._route_table().canonical(scope["path"])
+            facts = self._path_facts(scope["path"])
+            path = facts.canonical
             scope["path"] = path
             scope["raw_path"] = path.encode()
             if head_only:
                 scope["method"] = "GET"
 
+            gateway: GatewayState | None = None
             try:
                 receive = await self._read_body(scope, receive, state)
-                self._check_features(path)
-                await self._authenticate_admin(scope, path, state, hashed_client)
-                await self._limit_content(path, hashed_client, response_headers)
+                if facts.disabled:
+                    raise NotFoundError(ROUTE_NOT_FOUND)
+                if facts.admin:
+                    await self._authenticate_admin(scope, state, hashed_client)
+                if facts.content and self._settings.rate_limiting_enabled:
+                    gateway = self._gateway()
+                    limit_headers = await gateway.limiter.enforce(CONTENT_POLICY, hashed_client)
+                    response_headers.update(limit_headers)
             except PortfolioError as error:
                 await send_error(send_with_headers, error, request_id)
                 return
 
-            if scope["method"] == "GET" and path_under(path, CONTENT_PATH_PREFIX):
+            if facts.content and scope["method"] == "GET":
                 cached = await serve_from_cache(
-                    self._gateway(),
+                    gateway or self._gateway(),
                     path,
                     scope.get("query_string", b""),
-                    _header(scope, b"if-none-match"),
+                    _decoded(request_headers.get(b"if-none-match")),
                 )
                 if cached is not None:
                     # A fresh cache hit needs no routing: the cheapest path through the gateway.
@@ -227,7 +320,7 @@ class EdgeLayer:
 
             timeout_ms = (
                 self._settings.chat_request_timeout_ms
-                if path_under(path, CHAT_PATH_PREFIX)
+                if facts.chat
                 else self._settings.request_timeout_ms
             )
             try:
@@ -236,7 +329,7 @@ class EdgeLayer:
             except TimeoutError:
                 if response_started:
                     raise
-                log.warning("request timed out", path=path, timeout_ms=timeout_ms)
+                self._log.warning("request timed out", path=path, timeout_ms=timeout_ms)
                 await send_error(
                     send_with_headers,
                     GatewayTimeoutError(f"Request timeout after {timeout_ms}ms"),
@@ -245,7 +338,7 @@ class EdgeLayer:
         finally:
             # One line per request costs about as much as serving a cached response,
             # so only server errors are logged above debug level.
-            log_request = log.warning if status_sent >= 500 else log.debug
+            log_request = self._log.warning if status_sent >= 500 else self._log.debug
             log_request(
                 "request finished",
                 method=method,
@@ -302,32 +395,13 @@ class EdgeLayer:
 
         return replay
 
-    def _check_features(self, path: str) -> None:
-        settings = self._settings
-        disabled = (not settings.feature_admin_api and path_under(path, ADMIN_PATH_PREFIX)) or (
-            not settings.feature_ai_chat
-            and (path_under(path, CHAT_PATH_PREFIX) or path_under(path, ADMIN_CHAT_PATH_PREFIX))
-        )
-        if disabled:
-            raise NotFoundError(ROUTE_NOT_FOUND)
-
     async def _authenticate_admin(
-        self, scope: Scope, path: str, state: dict[str, Any], hashed_client: str
+        self, scope: Scope, state: dict[str, Any], hashed_client: str
     ) -> None:
-        if not path_under(path, ADMIN_PATH_PREFIX):
-            return
         gateway = self._gateway()
         state["actor"] = await gateway.auth.authenticate(
             _header(scope, ADMIN_KEY_HEADER.encode()), hashed_client
         )
-
-    async def _limit_content(
-        self, path: str, hashed_client: str, response_headers: dict[str, str]
-    ) -> None:
-        if not self._settings.rate_limiting_enabled or not path_under(path, CONTENT_PATH_PREFIX):
-            return
-        limiter = self._gateway().limiter
-        response_headers.update(await limiter.enforce(CONTENT_POLICY, hashed_client))
 
     def _gateway(self) -> GatewayState:
         gateway: GatewayState = self._litestar.state.gateway

@@ -12,7 +12,7 @@ numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "TOKEN_EPSILON",
@@ -44,6 +44,15 @@ class BucketPolicy:
     refill_rate: float
     """Tokens added per second, up to ``capacity``."""
 
+    window_s: int = field(init=False, repr=False, compare=False)
+    """Whole seconds an empty bucket takes to fill up: the ``w`` of ``RateLimit-Policy``."""
+
+    idle_ttl_s: int = field(init=False, repr=False, compare=False)
+    """Seconds after its last use when a bucket is full again and may be forgotten.
+
+    A forgotten bucket starts full, exactly as the remembered one would be.
+    """
+
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ValueError(
@@ -60,19 +69,11 @@ class BucketPolicy:
                 f"Invalid refill rate {self.refill_rate} for policy {self.name!r}. "
                 "Refill rate must be a positive number of tokens per second."
             )
-
-    @property
-    def window_s(self) -> int:
-        """Whole seconds an empty bucket takes to fill up: the ``w`` of ``RateLimit-Policy``."""
-        return max(1, math.ceil(self.capacity / self.refill_rate))
-
-    @property
-    def idle_ttl_s(self) -> int:
-        """Seconds after its last use when a bucket is full again and may be forgotten.
-
-        A forgotten bucket starts full, exactly as the remembered one would be.
-        """
-        return self.window_s + 1
+        # Computed once, because every check reads them. The class is frozen, so
+        # object.__setattr__ sets them.
+        window_s = max(1, math.ceil(self.capacity / self.refill_rate))
+        object.__setattr__(self, "window_s", window_s)
+        object.__setattr__(self, "idle_ttl_s", window_s + 1)
 
 
 @dataclass(frozen=True, slots=True)
