@@ -154,7 +154,10 @@ async def test_concurrent_misses_share_one_content_request(
     redis = {"redis_url": redis_server.url, "redis_key_prefix": redis_prefix}
     release = asyncio.Event()
     answer_item(fake_content, 1, gate=release)
+    fake_content.answer(fake_content.subjects.content_public_list, {"data": []})
     async with make_gateway(**(redis if backend == "redis" else {})) as gateway:
+        # One read first, so the Redis link is up and its start-up clear is done.
+        await gateway.get("/api/v1/content")
         reads = [asyncio.create_task(gateway.get(ITEM_PATH)) for _ in range(8)]
         await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
         release.set()
@@ -384,6 +387,23 @@ async def test_after_a_nats_restart_nothing_cached_before_is_served_as_fresh(
     await fake_client.close()
 
     assert response.json()["data"]["version"] == 2
+
+
+async def test_new_connection_is_unsynced_until_its_resync(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    answer_item(fake_content, 1)
+    await gateway.get(ITEM_PATH)
+    listener = state_of(gateway).invalidation
+    assert listener is not None
+    assert listener.synced
+
+    # nats-py counts a reconnect, and reports connected, before the callback runs.
+    state_of(gateway).nats.stats["reconnects"] += 1
+    unsynced_read = await gateway.get(ITEM_PATH)
+
+    assert not listener.synced
+    assert unsynced_read.headers["x-cache"] == "MISS"
 
 
 async def _get_when_answered(client: GatewayTestClient, path: str) -> Any:

@@ -54,14 +54,25 @@ class InvalidationListener:
         self._subscription: object | None = None
         self._last_sequence = 0
         self._synced = False
+        self._synced_connection = -1
+        """nats-py's reconnect count when the last resync began; another count means unsynced."""
         self._resync_task: asyncio.Task[None] | None = None
         self._applied = asyncio.Condition()
         self._closed = False
 
     @property
     def synced(self) -> bool:
-        """Return whether cached entries may be served as fresh: connected, subscribed, caught up."""
-        return self._synced and self._nats.is_connected
+        """Return whether cached entries may be served as fresh: connected, subscribed, caught up.
+
+        nats-py reports a new connection as connected (and counts it in
+        ``stats["reconnects"]``) before it calls the reconnected callback, so the
+        count, not only the flag, distinguishes a resynced connection from a new one.
+        """
+        return (
+            self._synced
+            and self._nats.is_connected
+            and self._nats.stats["reconnects"] == self._synced_connection
+        )
 
     @property
     def last_sequence(self) -> int:
@@ -123,6 +134,7 @@ class InvalidationListener:
 
     async def _resync(self, *, initial: bool) -> None:
         self._synced = False
+        connection = self._nats.stats["reconnects"]
         await ensure_events_stream(self._js, self._subjects)
         info = await self._js.stream_info(self._subjects.events_stream)
         stream_last = info.state.last_seq
@@ -141,6 +153,7 @@ class InvalidationListener:
             ),
         )
         await self._cache.clear(reason="resync")
+        self._synced_connection = connection
         self._synced = True
         log.info(
             "cache invalidation subscribed",
