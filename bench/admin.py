@@ -52,6 +52,11 @@ class GatewayClient:
         )["data"]
         return updated
 
+    def delete(self, content_id: str, *, hard: bool = False) -> None:
+        """Delete an item: soft (it leaves every public read) or, with ``hard``, for good."""
+        params = {"hard": "true"} if hard else None
+        self._checked(self._http.delete(f"/api/v1/admin/content/{content_id}", params=params))
+
     def published_items(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.get_data("/api/v1/content")
         return items

@@ -197,8 +197,11 @@ def profile_path(
     output_dir: Path,
     env: Mapping[str, str] | None = None,
     content_too: bool = False,
+    paths: tuple[str, ...] = (),
 ) -> list[Profile]:
     """Load ``path`` on a profiled gateway replica for ``duration_s`` and summarise its profile.
+
+    With ``paths`` the load rotates over them instead, one per request.
 
     With ``content_too`` the content service is profiled under the same load:
     the running replica ``content-0`` is swapped for a profiled one for the
@@ -218,8 +221,9 @@ def profile_path(
     profiles = []
     try:
         system.wait_ready(handle.url)
-        run_load(LoadSpec(handle.url + path), duration_s=1, connections=connections)
-        run_load(LoadSpec(handle.url + path), duration_s=duration_s, connections=connections)
+        spec = LoadSpec(handle.url + path, paths=paths)
+        run_load(spec, duration_s=1, connections=connections)
+        run_load(spec, duration_s=duration_s, connections=connections)
         profiles.append(
             _stop_and_collect(handle.child, gateway_output, label=f"{label}, gateway", path=path)
         )

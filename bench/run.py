@@ -7,6 +7,7 @@ run goes on, so one broken part never hides the numbers of the others.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import traceback
@@ -26,7 +27,7 @@ from bench.scenarios import growth, hot_paths, invalidation, ratelimit_ops
 from bench.system import BenchSystem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from bench.config import BenchConfig
@@ -72,6 +73,7 @@ class Run:
         self.system = BenchSystem(work_dir, workers=config.workers)
         self.idle_rss: dict[str, float] = {}
         self.item: dict[str, Any] | None = None
+        self.read_paths: tuple[str, ...] = ()
 
     def phase(self, name: str, action: Callable[[], None]) -> bool:
         """Run one phase; on failure record why and carry on."""
@@ -110,7 +112,12 @@ class Run:
         return [*self.system.services.values(), *(g.child for g in self.system.gateways)]
 
     def hot_paths(self) -> None:
-        config, results, system = self.config, self.results, self.system
+        """Measure the cached reads against baseline 1, then the uncached read against baseline 2."""
+        self._cached_reads()
+        self._uncached_reads()
+
+    def _cached_reads(self) -> None:
+        system = self.system
         gateway = system.gateways[0]
         with GatewayClient(gateway.url, system.admin_key) as client:
             bundle = client.get(hot_paths.BUNDLE_PATH)
@@ -120,20 +127,9 @@ class Run:
             if not items:
                 raise RuntimeError("no published item to read")
             self.item = items[0]
-            item_path = f"/api/v1/content/{self.item['type']}/{self.item['slug']}"
-            item = client.get(item_path)
         bundle_file = self.work_dir / "bundle.json"
-        item_file = self.work_dir / "item.json"
         bundle_file.write_bytes(bundle.content)
-        item_file.write_bytes(item.content)
-
-        uncached = system.start_gateway(replica=9, env=UNCACHED_ENV, wait=False)
         bare_url = system.start_bare_baseline(bundle_file)
-        nats_url = system.start_nats_baseline(item_file)
-        uncached.wait_started()
-        with GatewayClient(uncached.url, system.admin_key) as client:
-            client.get(item_path)
-            cache_header = client.get(item_path).headers.get("x-cache", "absent")
         etag = bundle.headers.get("etag")
         cases = [
             hot_paths.Case(
@@ -153,35 +149,11 @@ class Run:
                 response_bytes=len(bundle.content),
                 baseline="baseline1",
             ),
-            hot_paths.Case(
-                key="baseline2",
-                title="Baseline 2: bare Litestar + one NATS request/reply",
-                request=f"GET {BASELINE_PATH}",
-                spec=LoadSpec(nats_url + BASELINE_PATH),
-                server=system.baselines["nats"],
-                response_bytes=len(item.content),
-            ),
-            hot_paths.Case(
-                key="uncached_item",
-                title="Uncached item (NATS + database)",
-                request=f"GET {item_path}",
-                spec=LoadSpec(uncached.url + item_path),
-                server=uncached.child,
-                also_charged=(system.services["content-0"],),
-                response_bytes=len(item.content),
-                baseline="baseline2",
-                note=(
-                    "a gateway replica with `CACHE_TTL_S=0.001`, so every read expires at once "
-                    f"(`X-Cache` on a repeated read: `{cache_header}`); its CPU column is the "
-                    "gateway's alone, the content service's is listed below"
-                ),
-            ),
         ]
         if etag is None:
-            results.failures.append("304 revalidation: the bundle response carried no ETag")
+            self.results.failures.append("304 revalidation: the bundle response carried no ETag")
         else:
-            cases.insert(
-                2,
+            cases.append(
                 hot_paths.Case(
                     key="revalidation_304",
                     title="304 revalidation of the bundle",
@@ -193,8 +165,82 @@ class Run:
                     baseline="baseline1",
                 ),
             )
+        hot_paths.measure_cases(self.results, self.config, cases)
+
+    def _uncached_reads(self) -> None:
+        with (
+            self._read_items(),
+            GatewayClient(self.system.gateways[0].url, self.system.admin_key) as client,
+        ):
+            self._measure_uncached(client)
+
+    @contextlib.contextmanager
+    def _read_items(self) -> Iterator[None]:
+        """Publish the uncached read's items (``read_paths``) and remove them afterwards.
+
+        They are removed for good, so later phases see the sample content only and the
+        same slugs can be created again.
+        """
+        with GatewayClient(self.system.gateways[0].url, self.system.admin_key) as client:
+            created = [
+                client.create(hot_paths.read_item(number)) for number in range(hot_paths.READ_ITEMS)
+            ]
+            self.read_paths = tuple(
+                f"/api/v1/content/{item['type']}/{item['slug']}" for item in created
+            )
+            try:
+                yield
+            finally:
+                for item in created:
+                    client.delete(str(item["id"]), hard=True)
+
+    def _measure_uncached(self, client: GatewayClient) -> None:
+        system = self.system
+        item = client.get(self.read_paths[0])
+        if item.status_code != 200:
+            raise RuntimeError(f"{self.read_paths[0]} returned {item.status_code}")
+        sizes = {len(client.get(path).content) for path in self.read_paths}
+        item_file = self.work_dir / "item.json"
+        item_file.write_bytes(item.content)
+
+        uncached = system.start_gateway(replica=9, env=UNCACHED_ENV, wait=False)
+        nats_url = system.start_nats_baseline(item_file)
         try:
-            hot_paths.measure_cases(results, config, cases)
+            uncached.wait_started()
+            with GatewayClient(uncached.url, system.admin_key) as uncached_client:
+                uncached_client.get(self.read_paths[0])
+                cache_header = uncached_client.get(self.read_paths[0]).headers.get(
+                    "x-cache", "absent"
+                )
+            cases = [
+                hot_paths.Case(
+                    key="baseline2",
+                    title="Baseline 2: bare Litestar + one NATS request/reply",
+                    request=f"GET {BASELINE_PATH}",
+                    spec=LoadSpec(nats_url + BASELINE_PATH),
+                    server=system.baselines["nats"],
+                    response_bytes=len(item.content),
+                ),
+                hot_paths.Case(
+                    key="uncached_item",
+                    title="Uncached item (NATS + database)",
+                    request=f"GET /api/v1/content/project/bench-read-{{0000..{len(self.read_paths) - 1:04d}}}",
+                    spec=LoadSpec(uncached.url + self.read_paths[0], paths=self.read_paths),
+                    server=uncached.child,
+                    also_charged=(system.services["content-0"],),
+                    response_bytes=len(item.content),
+                    baseline="baseline2",
+                    note=(
+                        "a gateway replica with `CACHE_TTL_S=0.001`, so every read expires at once "
+                        f"(`X-Cache` on a repeated read: `{cache_header}`); the load rotates over "
+                        f"{len(self.read_paths)} published items of "
+                        f"{' or '.join(str(size) for size in sorted(sizes))} bytes, so concurrent "
+                        "requests read different items and none shares another's fill; its CPU "
+                        "column is the gateway's alone, the content service's is listed below"
+                    ),
+                ),
+            ]
+            hot_paths.measure_cases(self.results, self.config, cases)
         finally:
             system.stop_child(uncached.child)
             system.gateways.remove(uncached)
@@ -435,29 +481,28 @@ class Run:
 
     def profile_missed(self, output_dir: Path) -> None:
         """Profile the gateway on each throughput path whose target was missed."""
-        if self.item is None:
-            raise RuntimeError("no item path is known")
-        item_path = f"/api/v1/content/{self.item['type']}/{self.item['slug']}"
-        missed = {
-            "cached_bundle": (hot_paths.BUNDLE_PATH, None, False),
-            "uncached_item": (item_path, UNCACHED_ENV, True),
-        }
-        for key, (path, env, content_too) in missed.items():
+        for key in ("cached_bundle", "uncached_item"):
             result = self.results.path(key)
             if result is None or result.ratio is None or result.ratio >= CACHED_RATIO_TARGET:
                 continue
-            self.results.profiles.extend(
-                profile_path(
-                    self.system,
-                    label=result.title,
-                    path=path,
-                    duration_s=self.config.profile_s,
-                    connections=self.config.connections,
-                    output_dir=output_dir,
-                    env=env,
-                    content_too=content_too,
+            with self._read_items() if key == "uncached_item" else contextlib.nullcontext():
+                path, paths, env, content_too = {
+                    "cached_bundle": (hot_paths.BUNDLE_PATH, (), None, False),
+                    "uncached_item": (self.read_paths[0], self.read_paths, UNCACHED_ENV, True),
+                }[key]
+                self.results.profiles.extend(
+                    profile_path(
+                        self.system,
+                        label=result.title,
+                        path=path,
+                        duration_s=self.config.profile_s,
+                        connections=self.config.connections,
+                        output_dir=output_dir,
+                        env=env,
+                        content_too=content_too,
+                        paths=paths,
+                    )
                 )
-            )
 
     def finish(self) -> RunResults:
         self.results.meta["elapsed_s"] = round(time.monotonic() - self.started, 1)

@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLE_PATH",
     "CHAT_PATH",
+    "READ_ITEMS",
     "Case",
     "Measured",
     "chat_bodies",
     "measure_cases",
     "measure_once",
+    "read_item",
 ]
 
 BUNDLE_PATH = "/api/v1/content/bundle"
@@ -36,6 +38,15 @@ CHAT_PATH = "/api/v1/chat"
 
 CHAT_VISITORS = 64
 """Distinct visitors the chat load rotates over (each keeps one session)."""
+
+READ_ITEMS = 64
+"""Distinct items the uncached read rotates over.
+
+The gateway lets concurrent misses of one item share one request to the
+content service. Rotating over many more items than there are connections
+keeps concurrent requests on different items, so each request is one NATS
+request and one database read.
+"""
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,21 @@ def measure_cases(results: RunResults, config: BenchConfig, cases: list[Case]) -
                 note=case.note,
             )
         )
+
+
+def read_item(number: int) -> dict[str, object]:
+    """Return the admin body of uncached-read item ``number``; every item has the same size."""
+    return {
+        "type": "project",
+        "slug": f"bench-read-{number:04d}",
+        "status": "published",
+        "sortOrder": 1000 + number,
+        "data": {
+            "title": f"Benchmark read {number:04d}",
+            "summary": "An item the uncached read benchmark fetches through NATS and the database.",
+            "tags": ["python", "nats", "sqlite"],
+        },
+    }
 
 
 def chat_bodies() -> tuple[str, ...]:
