@@ -31,12 +31,15 @@ async def test_concurrent_joins_share_one_fill() -> None:
 
     waiters = [asyncio.create_task(flights.join(("bundle", 1), fill)) for _ in range(5)]
     await asyncio.sleep(0)
+    waiting = flights.waiting
     fill.release.set()
     results = await asyncio.gather(*waiters)
 
+    assert waiting == 5
     assert results == ["body"] * 5
     assert fill.calls == 1
     assert len(flights) == 0
+    assert flights.waiting == 0
 
 
 async def test_another_generation_starts_its_own_fill() -> None:

@@ -160,6 +160,7 @@ async def test_concurrent_misses_share_one_content_request(
         await gateway.get("/api/v1/content")
         reads = [asyncio.create_task(gateway.get(ITEM_PATH)) for _ in range(8)]
         await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
+        await _wait_until(lambda: state_of(gateway).cache.flights.waiting == 8)
         release.set()
         responses = await asyncio.gather(*reads)
 
@@ -181,6 +182,7 @@ async def test_concurrent_misses_share_a_service_error(
     )
     reads = [asyncio.create_task(gateway.get(ITEM_PATH)) for _ in range(4)]
     await asyncio.wait_for(fake_content.arrived.wait(), timeout=10)
+    await _wait_until(lambda: state_of(gateway).cache.flights.waiting == 4)
     release.set()
     responses = await asyncio.gather(*reads)
 
@@ -334,6 +336,13 @@ async def own_nats() -> AsyncIterator[ManagedServer]:
     server = start_nats(prefer_env=False)
     yield server
     server.stop()
+
+
+async def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.005)
 
 
 async def _wait_synced(client: GatewayTestClient, expected: bool) -> None:

@@ -322,6 +322,33 @@ async def test_request_past_its_deadline_is_504(
     assert response.json()["error"]["message"] == "Request timeout after 200ms"
 
 
+async def test_public_read_past_its_deadline_is_504(
+    make_gateway: Callable[..., Any], fake_content: FakeContentService
+) -> None:
+    fake_content.answer(
+        fake_content.subjects.content_public_item, {"data": content_item()}, gate=asyncio.Event()
+    )
+    async with make_gateway(request_timeout_ms=200, nats_request_timeout_ms=5_000) as client:
+        response = await client.get("/api/v1/content/project/atlas")
+
+    assert response.status_code == 504
+    assert response.json()["error"]["message"] == "Request timeout after 200ms"
+    assert "x-request-id" in response.headers
+
+
+async def test_head_of_a_public_read_has_headers_and_no_body(
+    gateway: GatewayTestClient, fake_content: FakeContentService
+) -> None:
+    fake_content.answer(fake_content.subjects.content_public_item, {"data": content_item()})
+
+    response = await gateway.head("/api/v1/content/project/atlas")
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["x-cache"] == "MISS"
+    assert int(response.headers["content-length"]) > 0
+
+
 async def test_no_content_service_answers_503(gateway: GatewayTestClient) -> None:
     response = await gateway.get(f"/api/v1/content/project/{uuid.uuid4().hex}")
 

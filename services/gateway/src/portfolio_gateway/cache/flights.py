@@ -30,9 +30,15 @@ class FillFlights(Generic[T]):
 
     def __init__(self) -> None:
         self._flights: dict[Hashable, asyncio.Task[T]] = {}
+        self._waiting = 0
 
     def __len__(self) -> int:
         return len(self._flights)
+
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a fill right now, the one that started it included."""
+        return self._waiting
 
     async def join(self, key: Hashable, fill: Callable[[], Awaitable[T]]) -> T:
         """Return the result of the fill in flight under ``key``, starting ``fill`` if none is.
@@ -46,7 +52,11 @@ class FillFlights(Generic[T]):
             task = asyncio.ensure_future(fill())
             self._flights[key] = task
             task.add_done_callback(lambda done: self._land(key, done))
-        return await asyncio.shield(task)
+        self._waiting += 1
+        try:
+            return await asyncio.shield(task)
+        finally:
+            self._waiting -= 1
 
     def _land(self, key: Hashable, task: asyncio.Task[T]) -> None:
         if self._flights.get(key) is task:

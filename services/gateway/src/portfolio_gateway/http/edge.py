@@ -9,9 +9,10 @@ The steps, in order:
 5. apply feature flags (404);
 6. authenticate every ``/api/v1/admin`` path (401 before 404);
 7. run the content rate limit (429);
-8. serve a public content read from a fresh cache entry, if there is one;
+8. serve a public content read (list, bundle, item) without routing, from
+   the cache or the content service;
 9. else call the app under the per-request deadline (504 if no response has
-   started by then).
+   started by then; public reads have the same deadline).
 
 Every response, errors included, gets ``X-Request-Id``, the security headers
 and CORS headers.
@@ -39,7 +40,12 @@ from portfolio_shared.errors import (
 from portfolio_shared.logging import bind_request_context, get_logger
 
 from portfolio_gateway.auth.admin import ADMIN_KEY_HEADER, ADMIN_PATH_PREFIX
-from portfolio_gateway.content.public import serve_from_cache
+from portfolio_gateway.content.public import (
+    RequestFacts,
+    public_read,
+    serve_cached_read,
+    serve_uncached_read,
+)
 from portfolio_gateway.http.errors import ROUTE_NOT_FOUND, send_error
 from portfolio_gateway.http.request_id import REQUEST_ID_HEADER, accept_request_id
 from portfolio_gateway.http.routes_table import RouteTable
@@ -56,6 +62,7 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
 
+    from portfolio_gateway.content.public import CachedReply, PublicRead
     from portfolio_gateway.settings import GatewaySettings
     from portfolio_gateway.state import GatewayState
 
@@ -302,21 +309,15 @@ class EdgeLayer:
                 await send_error(send_with_headers, error, request_id)
                 return
 
-            if facts.content and scope["method"] == "GET":
-                cached = await serve_from_cache(
-                    gateway or self._gateway(),
-                    path,
-                    scope.get("query_string", b""),
-                    _decoded(request_headers.get(b"if-none-match")),
-                )
-                if cached is not None:
-                    # A fresh cache hit needs no routing: the cheapest path through the gateway.
-                    status, headers, body = cached
-                    await send_with_headers(
-                        {"type": "http.response.start", "status": status, "headers": headers}
-                    )
-                    await send_with_headers({"type": "http.response.body", "body": body})
-                    return
+            read = (
+                public_read(gateway or self._gateway(), path, scope.get("query_string", b""))
+                if facts.content and scope["method"] == "GET"
+                else None
+            )
+            if read is not None:
+                # Public reads need no routing: the cheapest path through the gateway.
+                await self._serve_read(read, path, request_headers, state, send_with_headers)
+                return
 
             timeout_ms = (
                 self._settings.chat_request_timeout_ms
@@ -347,6 +348,59 @@ class EdgeLayer:
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
                 client_hash=hashed_client,
             )
+
+    async def _serve_read(
+        self,
+        read: PublicRead,
+        path: str,
+        request_headers: dict[bytes, bytes],
+        state: dict[str, Any],
+        send: Send,
+    ) -> None:
+        """Serve a public content read: a cache hit at once, a miss within ``REQUEST_TIMEOUT_MS``.
+
+        Errors are sent in the contract's shape.
+        """
+        gateway = self._gateway()
+        if_none_match = _decoded(request_headers.get(b"if-none-match"))
+        reply = await serve_cached_read(gateway, read, if_none_match)
+        if reply is None:
+            reply = await self._serve_miss(gateway, read, path, request_headers, state, send)
+            if reply is None:
+                return
+        status, headers, body = reply
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _serve_miss(
+        self,
+        gateway: GatewayState,
+        read: PublicRead,
+        path: str,
+        request_headers: dict[bytes, bytes],
+        state: dict[str, Any],
+        send: Send,
+    ) -> CachedReply | None:
+        """Return the reply to a cache miss, or ``None`` once an error response was sent."""
+        request_id: str = state["request_id"]
+        facts = RequestFacts(
+            request_id=request_id,
+            client_hash=state["client_hash"],
+            if_none_match=_decoded(request_headers.get(b"if-none-match")),
+            user_agent=_decoded(request_headers.get(b"user-agent")),
+            visitor_id=_decoded(request_headers.get(b"x-visitor-id")),
+        )
+        timeout_ms = self._settings.request_timeout_ms
+        try:
+            async with asyncio.timeout(timeout_ms / 1000):
+                return await serve_uncached_read(gateway, read, facts)
+        except TimeoutError:
+            self._log.warning("request timed out", path=path, timeout_ms=timeout_ms)
+            error: PortfolioError = GatewayTimeoutError(f"Request timeout after {timeout_ms}ms")
+        except PortfolioError as raised:
+            error = raised
+        await send_error(send, error, request_id)
+        return None
 
     async def _read_body(self, scope: Scope, receive: Receive, state: dict[str, Any]) -> Receive:
         """Read and parse the body; return a ``receive`` that replays it to the app."""
