@@ -201,6 +201,7 @@ class EdgeLayer:
         # Parsing addresses costs more than serving a cached response; clients repeat.
         self._client_hash = functools.lru_cache(maxsize=CLIENT_HASH_CACHE_SIZE)(self._hash_client)
         self._path_facts = functools.lru_cache(maxsize=PATH_CACHE_SIZE)(self._find_path_facts)
+        self._public_read = functools.lru_cache(maxsize=PATH_CACHE_SIZE)(self._find_public_read)
         # Bound once, because every call through the module's lazy logger proxy binds
         # again. ``create_app`` configures logging before it builds this layer.
         self._log = log.bind()
@@ -229,6 +230,9 @@ class EdgeLayer:
             admin=admin,
             disabled=disabled,
         )
+
+    def _find_public_read(self, path: str, query_string: bytes) -> PublicRead | None:
+        return public_read(self._gateway(), path, query_string)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -310,7 +314,7 @@ class EdgeLayer:
                 return
 
             read = (
-                public_read(gateway or self._gateway(), path, scope.get("query_string", b""))
+                self._public_read(path, scope.get("query_string", b""))
                 if facts.content and scope["method"] == "GET"
                 else None
             )
