@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 from portfolio_shared.sql.statements import (
-    DIALECT,
     BoundStatement,
     CompiledStatement,
     StatementCache,
+    compile_in_full,
     compile_statement,
 )
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -20,7 +20,6 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sqlalchemy.sql.compiler import SQLCompiler
     from sqlalchemy.sql.expression import ClauseElement
 
 metadata = sa.MetaData()
@@ -54,15 +53,6 @@ content_history = sa.Table(
 )
 
 PUBLIC_ORDER = (content.c.sort_order, content.c.id)
-
-
-def compile_plainly(statement: ClauseElement) -> tuple[str, list[Any]]:
-    """The SQL text and arguments of a full compile, with no cache involved."""
-    compiled: SQLCompiler = statement.compile(  # type: ignore[assignment]
-        dialect=DIALECT, compile_kwargs={"render_postcompile": True}
-    )
-    params = compiled.params
-    return compiled.string, [params[name] for name in compiled.positiontup or ()]
 
 
 def published_item(content_type: str, slug: str) -> ClauseElement:
@@ -113,8 +103,8 @@ def test_same_shape_compiles_once(
     second_result = cache.compile(build(*second))
 
     assert len(cache) == 1
-    assert first_result == compile_plainly(build(*first))
-    assert second_result == compile_plainly(build(*second))
+    assert first_result == compile_in_full(build(*first))
+    assert second_result == compile_in_full(build(*second))
 
 
 def test_arguments_follow_placeholder_order() -> None:
@@ -137,14 +127,14 @@ def test_in_lists_of_any_length() -> None:
         sql, args = cache.compile(by_ids(*ids))
         assert sql.count("?") == len(ids) + 1
         assert args == [*ids, "project"]
-        assert (sql, args) == compile_plainly(by_ids(*ids))
+        assert (sql, args) == compile_in_full(by_ids(*ids))
 
 
 def test_empty_in_list_compiles_like_a_plain_compile() -> None:
     cache = StatementCache()
     statement = sa.select(content.c.id).where(content.c.id.in_([]))
 
-    assert cache.compile(statement) == compile_plainly(statement)
+    assert cache.compile(statement) == compile_in_full(statement)
 
 
 def test_literal_execute_parameter_is_rendered_per_statement() -> None:
@@ -218,7 +208,7 @@ def test_cache_evicts_least_recently_used() -> None:
     evicted_again = cache.compile(shapes[0]())
 
     assert len(cache) == 2
-    assert evicted_again == compile_plainly(shapes[0]())
+    assert evicted_again == compile_in_full(shapes[0]())
 
 
 def test_cache_size_must_be_positive() -> None:
@@ -261,7 +251,7 @@ def test_compiled_statement_matches_a_plain_compile(content_type: str, slug: str
 
     bound = statement.bind(content_type=content_type, slug=slug)
 
-    assert tuple(bound) == compile_plainly(published_item(content_type, slug))
+    assert tuple(bound) == compile_in_full(published_item(content_type, slug))
 
 
 def test_compiled_statement_names_its_parameters() -> None:

@@ -3,26 +3,16 @@ arguments of the same statement built and compiled in full."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from portfolio_chat.sessions import repository
 from portfolio_chat.sessions.schema import chat_messages, chat_sessions
-from portfolio_shared.sql.statements import DIALECT
+from portfolio_shared.sql.statements import compile_in_full
 from sqlalchemy import and_, func, insert, select, update
 
 if TYPE_CHECKING:
-    from sqlalchemy.sql.compiler import SQLCompiler
     from sqlalchemy.sql.expression import ClauseElement
-
-
-def compile_plainly(statement: ClauseElement) -> tuple[str, list[Any]]:
-    """The SQL text and arguments of a full compile, with no cache involved."""
-    compiled: SQLCompiler = statement.compile(  # type: ignore[assignment]
-        dialect=DIALECT, compile_kwargs={"render_postcompile": True}
-    )
-    params = compiled.params
-    return compiled.string, [params[name] for name in compiled.positiontup or ()]
 
 
 def new_message(session_id: str, content: str) -> ClauseElement:
@@ -71,7 +61,7 @@ def reusable_session(visitor_id: str, now: str) -> ClauseElement:
 def test_compiled_reusable_session_matches_built_one(visitor_id: str) -> None:
     bound = repository._REUSABLE_SESSION.bind(visitor_id=visitor_id, now="2025-03-01")
 
-    assert tuple(bound) == compile_plainly(reusable_session(visitor_id, "2025-03-01"))
+    assert tuple(bound) == compile_in_full(reusable_session(visitor_id, "2025-03-01"))
 
 
 @pytest.mark.parametrize("session_id", ["sess_a", "sess_b"])
@@ -79,7 +69,7 @@ def test_compiled_session_by_id_matches_built_one(session_id: str) -> None:
     bound = repository._SESSION_BY_ID.bind(id=session_id)
 
     built = select(chat_sessions).where(chat_sessions.c.id == session_id)
-    assert tuple(bound) == compile_plainly(built)
+    assert tuple(bound) == compile_in_full(built)
 
 
 @pytest.mark.parametrize(("session_id", "content"), [("sess_a", "hello"), ("sess_b", "bye")])
@@ -93,11 +83,11 @@ def test_compiled_new_message_matches_built_one(session_id: str, content: str) -
         message_created_at="2025-03-01T10:00:00.000Z",
     )
 
-    assert tuple(bound) == compile_plainly(new_message(session_id, content))
+    assert tuple(bound) == compile_in_full(new_message(session_id, content))
 
 
 @pytest.mark.parametrize(("session_id", "added"), [("sess_a", 1), ("sess_b", 2)])
 def test_compiled_session_activity_matches_built_one(session_id: str, added: int) -> None:
     bound = repository._SESSION_ACTIVITY.bind(session=session_id, added=added, active_at=session_id)
 
-    assert tuple(bound) == compile_plainly(bumped_session(session_id, added))
+    assert tuple(bound) == compile_in_full(bumped_session(session_id, added))

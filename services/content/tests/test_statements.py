@@ -3,26 +3,16 @@ of the same query built and compiled in full."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 from portfolio_content.content import repository
 from portfolio_content.db.schema import content
-from portfolio_shared.sql.statements import DIALECT
+from portfolio_shared.sql.statements import compile_in_full
 
 if TYPE_CHECKING:
-    from sqlalchemy.sql.compiler import SQLCompiler
     from sqlalchemy.sql.expression import ClauseElement
-
-
-def compile_plainly(statement: ClauseElement) -> tuple[str, list[Any]]:
-    """The SQL text and arguments of a full compile, with no cache involved."""
-    compiled: SQLCompiler = statement.compile(  # type: ignore[assignment]
-        dialect=DIALECT, compile_kwargs={"render_postcompile": True}
-    )
-    params = compiled.params
-    return compiled.string, [params[name] for name in compiled.positiontup or ()]
 
 
 def published_item(content_type: str, slug: str) -> ClauseElement:
@@ -38,4 +28,4 @@ def published_item(content_type: str, slug: str) -> ClauseElement:
 def test_published_item_matches_a_plain_compile(content_type: str, slug: str) -> None:
     bound = repository._PUBLISHED_ITEM.bind(content_type=content_type, slug=slug)
 
-    assert tuple(bound) == compile_plainly(published_item(content_type, slug))
+    assert tuple(bound) == compile_in_full(published_item(content_type, slug))

@@ -33,6 +33,7 @@ __all__ = [
     "BoundStatement",
     "CompiledStatement",
     "StatementCache",
+    "compile_in_full",
     "compile_statement",
 ]
 
@@ -52,7 +53,8 @@ def _positional(compiled: Compiled, params: Mapping[str, Any]) -> list[Any]:
     return [params[name] for name in names]
 
 
-def _compile_uncached(statement: ClauseElement) -> tuple[str, list[Any]]:
+def compile_in_full(statement: ClauseElement) -> tuple[str, list[Any]]:
+    """Return the SQL text (qmark style) and positional arguments of a full compile, no cache."""
     compiled = statement.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True})
     return compiled.string, _positional(compiled, compiled.params)
 
@@ -82,7 +84,7 @@ class StatementCache:
 
         cache_key = statement._generate_cache_key()
         if cache_key is None:
-            return _compile_uncached(statement)
+            return compile_in_full(statement)
 
         entry = self._entries.get(cache_key.key)
         if entry is None:
@@ -94,7 +96,7 @@ class StatementCache:
             self._entries.move_to_end(cache_key.key)
 
         if entry is _UNCACHEABLE:
-            return _compile_uncached(statement)
+            return compile_in_full(statement)
         compiled = cast("SQLCompiler", entry)
         # The cached compiled form names the bound parameters of the statement that
         # was compiled first. This statement's values take their places in order.
