@@ -6,7 +6,11 @@ under its own instance."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 from portfolio_shared.testing.fake_llm import FakeLlm, FakeReply
+from portfolio_shared.testing.servers import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -170,3 +175,32 @@ def test_workers_have_distinct_instances(make_stack: MakeStack) -> None:
     wait_until(both_workers_seen, "both workers answered a scrape")
 
     assert instances == {"gateway-0-w1", "gateway-0-w2"}
+
+
+def test_sigterm_while_starting_stops_without_dying_of_the_drain_signal(tmp_path: Path) -> None:
+    # NATS on a port nothing listens on, so the worker stays in its lifespan startup.
+    env = {
+        **os.environ,
+        "NATS_URL": f"nats://127.0.0.1:{free_port()}",
+        "GATEWAY_PORT": str(free_port()),
+        "ADMIN_API_KEY": "k" * 40,
+        "SHUTDOWN_GRACE_S": "1",
+        "SHUTDOWN_TIMEOUT_S": "1",
+        "DATA_DIR": str(tmp_path),
+    }
+    env.pop("REDIS_URL", None)
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "portfolio_gateway"], env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_until(lambda: "nats connection error" in log_path.read_text(), "startup began")
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=POLL_DEADLINE_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert code >= 0, f"killed by signal {-code}"
+    assert code in (0, 1)

@@ -415,6 +415,31 @@ async def test_new_connection_is_unsynced_until_its_resync(
     assert unsynced_read.headers["x-cache"] == "MISS"
 
 
+async def test_reconnect_during_a_resync_resyncs_again(
+    gateway: GatewayTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener = state_of(gateway).invalidation
+    assert listener is not None
+    nats_client = state_of(gateway).nats
+    resync = listener._resync
+    calls = 0
+
+    async def resync_then_reconnect(*, initial: bool) -> None:
+        nonlocal calls
+        calls += 1
+        await resync(initial=initial)
+        if calls == 1:
+            # Another reconnect lands while the first resync was running.
+            nats_client.stats["reconnects"] += 1
+
+    monkeypatch.setattr(listener, "_resync", resync_then_reconnect)
+    nats_client.stats["reconnects"] += 1
+    listener.on_reconnected()
+    await _wait_synced(gateway, True)
+
+    assert calls == 2
+
+
 async def _get_when_answered(client: GatewayTestClient, path: str) -> Any:
     deadline = time.monotonic() + 15
     while True:

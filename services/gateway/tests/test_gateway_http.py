@@ -349,6 +349,24 @@ async def test_head_of_a_public_read_has_headers_and_no_body(
     assert int(response.headers["content-length"]) > 0
 
 
+async def test_unexpected_error_in_a_public_read_is_a_contract_500(
+    gateway: GatewayTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portfolio_gateway.content import public
+
+    async def broken_fetch(*args: object) -> None:
+        raise RuntimeError("reply could not be decoded")
+
+    monkeypatch.setattr(public, "_fetch", broken_fetch)
+
+    response = await gateway.get("/api/v1/content/project/atlas")
+
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert response.json()["error"]["requestId"] == response.headers["x-request-id"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 async def test_no_content_service_answers_503(gateway: GatewayTestClient) -> None:
     response = await gateway.get(f"/api/v1/content/project/{uuid.uuid4().hex}")
 

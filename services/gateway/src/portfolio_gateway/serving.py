@@ -102,9 +102,10 @@ class GatewayServer(MPServer):
 class InProcessGateway:
     """One worker served in the calling process by granian's embedded server.
 
-    ``serve`` blocks until the server stops, and returns the exit status: 0 after a
-    signal-initiated stop, 1 when the worker stopped by itself (its lifespan
-    startup failed, say) or in-flight requests outlasted ``kill_timeout_s``.
+    ``serve`` blocks until the server stops and returns the exit status. It is 0
+    after a signal-initiated stop. It is 1 when the worker stopped by itself (its
+    lifespan startup failed, say) or did not stop within ``kill_timeout_s``
+    (requests in flight, or a startup still waiting for NATS).
 
     NOTE: granian 2.8 calls its embedded server experimental. The gateway's tests
     (drain, rolling restart, faults) and the benchmarks run on it.
@@ -125,42 +126,53 @@ class InProcessGateway:
         self._server = EmbeddedServer(
             app_factory, address=address, port=port, factory=True, **granian_options
         )
-        self._stop_requested = False
+        self._draining = False
+        self._stopping = False
 
     def serve(self) -> int:
         # The app listens for drain signals only in a numbered worker (see app.py).
         os.environ[WORKER_NUMBER_ENV] = "1"
+        # Until the app installs its handler at the end of its startup, a drain signal
+        # (sent on SIGTERM) must not take its default action, which ends the process.
+        signal.signal(DRAIN_SIGNAL, signal.SIG_IGN)
         return asyncio.run(self._serve())
 
     async def _serve(self) -> int:
         loop = asyncio.get_running_loop()
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(number, self._on_stop_signal)
-        serving = asyncio.ensure_future(self._server.serve())
         try:
-            await serving
-        except TimeoutError:
-            log.error(
-                "gateway stopped with requests still in flight",
-                shutdown_timeout_s=self.kill_timeout_s,
-            )
+            await self._server.serve()
+        except Exception as error:
+            # Granian re-raises the worker's failure (FatalError after a failed lifespan
+            # startup, say) while it stops, and TimeoutError when the worker outlasted
+            # the kill timeout.
+            if self._stopping and isinstance(error, TimeoutError):
+                log.error(
+                    "gateway worker did not stop in time (requests in flight or a hung startup)",
+                    kill_timeout_s=self.kill_timeout_s,
+                )
+            else:
+                log.error("gateway worker failed; the gateway stops", error=repr(error))
             return 1
-        if not self._stop_requested:
+        if not self._stopping:
             log.error("gateway worker exited on its own; the gateway stops")
             return 1
         return 0
 
     def _on_stop_signal(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._stop_requested or self.grace_s <= 0:
+        if self._draining or self.grace_s <= 0:
             self._stop()
             return
-        self._stop_requested = True
+        self._draining = True
         signal.raise_signal(DRAIN_SIGNAL)
         loop.call_later(self.grace_s, self._stop)
 
     def _stop(self) -> None:
-        self._stop_requested = True
+        if self._stopping:
+            return
+        self._stopping = True
         # Granian's embedded server reads the kill timeout only as this attribute.
         self._server.workers_kill_timeout = self.kill_timeout_s
         self._server.stop()  # type: ignore[no-untyped-call]

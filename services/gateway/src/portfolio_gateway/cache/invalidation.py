@@ -120,6 +120,8 @@ class InvalidationListener:
     # Subscribing
 
     async def _resync_until_done(self) -> None:
+        # A reconnect while a resync runs starts no second task, so the loop goes on
+        # until a resync completed on the connection that is current when it ends.
         while not self._closed:
             try:
                 await self._resync(initial=False)
@@ -129,7 +131,8 @@ class InvalidationListener:
                     error=str(error) or type(error).__name__,
                 )
                 await asyncio.sleep(RESYNC_RETRY_S)
-            else:
+                continue
+            if self._nats.stats["reconnects"] == self._synced_connection:
                 return
 
     async def _resync(self, *, initial: bool) -> None:

@@ -46,7 +46,7 @@ from portfolio_gateway.content.public import (
     serve_cached_read,
     serve_uncached_read,
 )
-from portfolio_gateway.http.errors import ROUTE_NOT_FOUND, send_error
+from portfolio_gateway.http.errors import ROUTE_NOT_FOUND, send_error, send_failure
 from portfolio_gateway.http.request_id import REQUEST_ID_HEADER, accept_request_id
 from portfolio_gateway.http.routes_table import RouteTable
 from portfolio_gateway.http.security import (
@@ -363,15 +363,17 @@ class EdgeLayer:
     ) -> None:
         """Serve a public content read: a cache hit at once, a miss within ``REQUEST_TIMEOUT_MS``.
 
-        Errors are sent in the contract's shape.
+        Errors are sent in the contract's shape and logged as Litestar's handlers log them.
         """
         gateway = self._gateway()
         if_none_match = _decoded(request_headers.get(b"if-none-match"))
-        reply = await serve_cached_read(gateway, read, if_none_match)
-        if reply is None:
-            reply = await self._serve_miss(gateway, read, path, request_headers, state, send)
+        try:
+            reply = await serve_cached_read(gateway, read, if_none_match)
             if reply is None:
-                return
+                reply = await self._serve_miss(gateway, read, path, request_headers, state)
+        except Exception as error:
+            await send_failure(send, error, state["request_id"], path)
+            return
         status, headers, body = reply
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -383,12 +385,10 @@ class EdgeLayer:
         path: str,
         request_headers: dict[bytes, bytes],
         state: dict[str, Any],
-        send: Send,
-    ) -> CachedReply | None:
-        """Return the reply to a cache miss, or ``None`` once an error response was sent."""
-        request_id: str = state["request_id"]
+    ) -> CachedReply:
+        """Return the reply to a cache miss; raises ``GatewayTimeoutError`` past the deadline."""
         facts = RequestFacts(
-            request_id=request_id,
+            request_id=state["request_id"],
             client_hash=state["client_hash"],
             if_none_match=_decoded(request_headers.get(b"if-none-match")),
             user_agent=_decoded(request_headers.get(b"user-agent")),
@@ -400,11 +400,7 @@ class EdgeLayer:
                 return await serve_uncached_read(gateway, read, facts)
         except TimeoutError:
             self._log.warning("request timed out", path=path, timeout_ms=timeout_ms)
-            error: PortfolioError = GatewayTimeoutError(f"Request timeout after {timeout_ms}ms")
-        except PortfolioError as raised:
-            error = raised
-        await send_error(send, error, request_id)
-        return None
+            raise GatewayTimeoutError(f"Request timeout after {timeout_ms}ms") from None
 
     async def _read_body(self, scope: Scope, receive: Receive, state: dict[str, Any]) -> Receive:
         """Read and parse the body; return a ``receive`` that replays it to the app."""

@@ -48,6 +48,7 @@ __all__ = [
     "exception_handlers",
     "request_id_of",
     "send_error",
+    "send_failure",
     "send_json",
 ]
 
@@ -117,14 +118,31 @@ async def send_error(send: Send, error: PortfolioError, request_id: str) -> None
     await send_json(send, error.http_status, error_body(error, request_id), error_headers(error))
 
 
-def _portfolio_error(request: Request[Any, Any, Any], error: PortfolioError) -> Response[Any]:
+async def send_failure(send: Send, error: Exception, request_id: str, path: str) -> None:
+    """Log and write any exception raised before routing, as the app's handlers would.
+
+    A ``PortfolioError`` is sent as itself (logged when it is a 5xx); anything
+    else is logged with its traceback and sent as a generic 500.
+    """
+    if isinstance(error, PortfolioError):
+        _log_server_error(error, path)
+        await send_error(send, error, request_id)
+        return
+    _log_unexpected(error, path)
+    await send_error(send, PortfolioError("Internal server error"), request_id)
+
+
+def _log_server_error(error: PortfolioError, path: str | None) -> None:
     if error.http_status >= 500:
-        log.warning(
-            "request failed",
-            code=error.code.value,
-            detail=error.message,
-            path=request.scope.get("path"),
-        )
+        log.warning("request failed", code=error.code.value, detail=error.message, path=path)
+
+
+def _log_unexpected(error: Exception, path: str | None) -> None:
+    log.error("unhandled error", error_type=type(error).__name__, path=path, exc_info=error)
+
+
+def _portfolio_error(request: Request[Any, Any, Any], error: PortfolioError) -> Response[Any]:
+    _log_server_error(error, request.scope.get("path"))
     return error_response(error, request_id_of(request))
 
 
@@ -155,12 +173,7 @@ def _portfolio_error_handler(
 
 
 def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    log.error(
-        "unhandled error",
-        error_type=type(error).__name__,
-        path=request.scope.get("path"),
-        exc_info=error,
-    )
+    _log_unexpected(error, request.scope.get("path"))
     return error_response(PortfolioError("Internal server error"), request_id_of(request))
 
 
