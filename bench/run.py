@@ -191,6 +191,8 @@ class Run:
             try:
                 yield
             finally:
+                # A profile restarts the content service, so wait until it serves again.
+                self.system.wait_ready(self.system.gateways[0].url, parts=("content",))
                 for item in created:
                     client.delete(str(item["id"]), hard=True)
 
