@@ -146,11 +146,20 @@ def test_faults_lose_no_write(write_stack: Stack, own_nats: ManagedServer) -> No
     writer.join(SETTLE_DEADLINE_S * 2)
 
     admin = {"X-Admin-Key": stack.admin_key}
-    listed = httpx.get(
-        stack.gateway_url + f"/api/v1/admin/content?type={FAULT_TYPE}&limit=100",
-        headers=admin,
-        timeout=10,
-    ).json()["data"]
+
+    def list_faults() -> httpx.Response | None:
+        response = httpx.get(
+            stack.gateway_url + f"/api/v1/admin/content?type={FAULT_TYPE}&limit=100",
+            headers=admin,
+            timeout=10,
+        )
+        return response if response.status_code == 200 else None
+
+    # The writes may all have settled before NATS went down; until the gateway and
+    # the content service are reconnected, requests get 503 at once.
+    listing = poll(list_faults, deadline_s=SETTLE_DEADLINE_S)
+    assert listing is not None, "the admin list never answered 200 after the NATS restart"
+    listed = listing.json()["data"]
     titles = sorted(item["data"]["title"] for item in listed)
     created_ids = {item["id"] for item in log.created.values()}
     history_kinds = {
