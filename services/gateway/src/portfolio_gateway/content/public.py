@@ -35,7 +35,7 @@ from portfolio_gateway.cache.keys import bundle_key, item_key, list_key
 from portfolio_gateway.cache.metrics import CACHE_HITS, CACHE_MISSES, CACHE_STALE_SERVED
 from portfolio_gateway.cache.store import CachedResponse
 from portfolio_gateway.forwarding import as_http_reply
-from portfolio_gateway.http.errors import ROUTE_NOT_FOUND
+from portfolio_gateway.http.errors import ROUTE_NOT_FOUND, json_headers
 from portfolio_gateway.http.openapi import DataEnvelope, error_responses
 from portfolio_gateway.state import gateway_state
 
@@ -241,15 +241,7 @@ class _ErrorReply(Exception):
         self.body = body
 
     def reply(self) -> CachedReply:
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(self.body)).encode()),
-        ]
-        headers += [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in self.headers.items()
-        ]
-        return self.status, headers, self.body
+        return self.status, json_headers(self.body, self.headers), self.body
 
 
 async def _fetch(gateway: GatewayState, read: PublicRead, facts: RequestFacts) -> CachedResponse:

@@ -370,7 +370,9 @@ class EdgeLayer:
         try:
             reply = await serve_cached_read(gateway, read, if_none_match)
             if reply is None:
-                reply = await self._serve_miss(gateway, read, path, request_headers, state)
+                reply = await self._serve_miss(
+                    gateway, read, path, if_none_match, request_headers, state
+                )
         except Exception as error:
             await send_failure(send, error, state["request_id"], path)
             return
@@ -383,6 +385,7 @@ class EdgeLayer:
         gateway: GatewayState,
         read: PublicRead,
         path: str,
+        if_none_match: str | None,
         request_headers: dict[bytes, bytes],
         state: dict[str, Any],
     ) -> CachedReply:
@@ -390,7 +393,7 @@ class EdgeLayer:
         facts = RequestFacts(
             request_id=state["request_id"],
             client_hash=state["client_hash"],
-            if_none_match=_decoded(request_headers.get(b"if-none-match")),
+            if_none_match=if_none_match,
             user_agent=_decoded(request_headers.get(b"user-agent")),
             visitor_id=_decoded(request_headers.get(b"x-visitor-id")),
         )

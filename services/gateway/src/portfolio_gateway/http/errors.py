@@ -46,6 +46,7 @@ __all__ = [
     "error_headers",
     "error_response",
     "exception_handlers",
+    "json_headers",
     "request_id_of",
     "send_error",
     "send_failure",
@@ -98,17 +99,25 @@ def error_response(error: PortfolioError, request_id: str) -> Response[Any]:
     )
 
 
-async def send_json(
-    send: Send, status: int, body: Any, headers: Mapping[str, str] | None = None
-) -> None:
-    """Write a whole JSON response on a raw ASGI ``send`` (used before routing)."""
-    payload = _encoder.encode(body)
+def json_headers(
+    payload: bytes, headers: Mapping[str, str] | None = None
+) -> list[tuple[bytes, bytes]]:
+    """Return the raw ASGI headers of a JSON ``payload``: its type and length, then ``headers``."""
     raw_headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
     ]
     for name, value in (headers or {}).items():
         raw_headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return raw_headers
+
+
+async def send_json(
+    send: Send, status: int, body: Any, headers: Mapping[str, str] | None = None
+) -> None:
+    """Write a whole JSON response on a raw ASGI ``send`` (used before routing)."""
+    payload = _encoder.encode(body)
+    raw_headers = json_headers(payload, headers)
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
 
