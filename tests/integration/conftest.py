@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
+from portfolio_shared.testing.fake_llm import FakeLlm
+from portfolio_shared.testing.servers import start_nats, start_redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -62,6 +64,29 @@ def _delete_redis_keys(url: str, prefix: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def own_nats() -> Iterator[ManagedServer]:
+    """A NATS server this test may stop and restart (never the shared one)."""
+    server = start_nats(prefer_env=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ManagedServer]:
+    """A Redis server this test may stop, kill and restart (never the shared one)."""
+    server = start_redis(prefer_env=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def module_fake() -> Iterator[FakeLlm]:
+    """A fake LLM provider shared by the tests of one module."""
+    with FakeLlm() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from portfolio_shared.testing.servers import ManagedServer, start_nats, start_redis
+from portfolio_shared.testing.servers import ManagedServer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from stack import Stack
 
@@ -122,20 +122,6 @@ def test_bundle_changes_on_every_replica_after_an_update(make_stack: MakeStack) 
 
 
 # Failures under reads
-
-
-@pytest.fixture
-def own_redis() -> Iterator[ManagedServer]:
-    server = start_redis(prefer_env=False)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def own_nats() -> Iterator[ManagedServer]:
-    server = start_nats(prefer_env=False)
-    yield server
-    server.stop()
 
 
 class Reader:

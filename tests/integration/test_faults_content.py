@@ -19,12 +19,9 @@ import httpx
 import nats
 import pytest
 from portfolio_shared.contract.events import ContentChanged, decode_event
-from portfolio_shared.testing.servers import start_nats
 from stack import run_coroutine
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from portfolio_shared.testing.servers import ManagedServer
     from stack import Stack
 
@@ -113,14 +110,6 @@ def poll(check: Any, *, deadline_s: float) -> Any:
         time.sleep(0.2)
         value = check()
     return value
-
-
-@pytest.fixture
-def own_nats() -> Iterator[ManagedServer]:
-    """A NATS server this test may stop and restart (never the shared one)."""
-    server = start_nats(prefer_env=False)
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -42,12 +42,6 @@ ERROR_BODY_KEYS = {"code", "message", "requestId"}
 
 
 @pytest.fixture(scope="module")
-def module_fake() -> Iterator[FakeLlm]:
-    with FakeLlm() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def fault_stack(
     nats_server: ManagedServer, tmp_path_factory: pytest.TempPathFactory, module_fake: FakeLlm
 ) -> Iterator[Stack]:

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from portfolio_shared.testing.servers import start_nats
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from portfolio_shared.testing.servers import ManagedServer
     from stack import Stack
@@ -27,14 +26,6 @@ OUTAGE_S = 3.0
 """How long NATS stays down while the load keeps running, in seconds."""
 
 RECOVERY_DEADLINE_S = 30.0
-
-
-@pytest.fixture
-def own_nats() -> Iterator[ManagedServer]:
-    """A NATS server this test may stop and restart (never the shared one)."""
-    server = start_nats(prefer_env=False)
-    yield server
-    server.stop()
 
 
 class Load:

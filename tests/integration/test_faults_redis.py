@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import redis
-from portfolio_shared.testing.servers import start_redis
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from portfolio_shared.testing.fake_llm import FakeLlm
     from portfolio_shared.testing.servers import ManagedServer
@@ -28,14 +27,6 @@ OUTAGE_S = 3.0
 """How long Redis stays down while the load keeps running, in seconds."""
 
 RECOVERY_DEADLINE_S = 30.0
-
-
-@pytest.fixture
-def own_redis() -> Iterator[ManagedServer]:
-    """A Redis server this test may kill and restart (never the shared one)."""
-    server = start_redis(prefer_env=False)
-    yield server
-    server.stop()
 
 
 class Load:

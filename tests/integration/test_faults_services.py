@@ -45,12 +45,6 @@ EXPECTED_WHILE_DOWN = {
 
 
 @pytest.fixture(scope="module")
-def module_fake() -> Iterator[FakeLlm]:
-    with FakeLlm() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def services_stack(
     nats_server: ManagedServer, tmp_path_factory: pytest.TempPathFactory, module_fake: FakeLlm
 ) -> Iterator[Stack]:

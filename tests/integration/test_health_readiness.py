@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from portfolio_shared.testing.servers import start_redis
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from portfolio_shared.testing.fake_llm import FakeLlm
     from portfolio_shared.testing.servers import ManagedServer
@@ -46,14 +45,6 @@ def ready_until(stack: Stack, settled: Callable[[Answer], bool], *, deadline_s: 
 
 def is_ready(answer: Answer) -> bool:
     return answer[0] == 200 and answer[1]["status"] == "ready"
-
-
-@pytest.fixture
-def own_redis() -> Iterator[ManagedServer]:
-    """A Redis server this test may stop (never the shared one)."""
-    server = start_redis(prefer_env=False)
-    yield server
-    server.stop()
 
 
 def test_all_services_up_is_ready(make_stack: MakeStack, fake_llm: FakeLlm) -> None:

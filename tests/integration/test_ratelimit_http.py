@@ -12,12 +12,11 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import httpx
-import pytest
 import redis.asyncio as redis_asyncio
-from portfolio_shared.testing.servers import ManagedServer, start_redis
+from portfolio_shared.testing.servers import ManagedServer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from stack import Stack
 
@@ -73,14 +72,6 @@ def rejected(responses: list[httpx.Response]) -> int:
 
 def random_address() -> str:
     return f"198.51.100.{secrets.randbelow(254) + 1}"
-
-
-@pytest.fixture
-def own_redis() -> Iterator[ManagedServer]:
-    """A Redis this test may stop and restart."""
-    server = start_redis(prefer_env=False)
-    yield server
-    server.stop()
 
 
 # Shared buckets and per-replica buckets
