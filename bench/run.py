@@ -234,11 +234,11 @@ class Run:
                     baseline="baseline2",
                     note=(
                         "a gateway replica with `CACHE_TTL_S=0.001`, so every read expires at once "
-                        f"(`X-Cache` on a repeated read: `{cache_header}`); the load rotates over "
+                        f"(`X-Cache` on a repeated read: `{cache_header}`). The load rotates over "
                         f"{len(self.read_paths)} published items of "
                         f"{' or '.join(str(size) for size in sorted(sizes))} bytes, so concurrent "
-                        "requests read different items and none shares another's fill; its CPU "
-                        "column is the gateway's alone, the content service's is listed below"
+                        "requests read different items and none shares another's fill. Its CPU "
+                        "column is the gateway's alone; the content service's is listed below"
                     ),
                 ),
             ]

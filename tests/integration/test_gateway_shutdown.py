@@ -177,7 +177,7 @@ def test_workers_have_distinct_instances(make_stack: MakeStack) -> None:
     assert instances == {"gateway-0-w1", "gateway-0-w2"}
 
 
-def test_sigterm_while_starting_stops_without_dying_of_the_drain_signal(tmp_path: Path) -> None:
+def test_sigterm_during_startup_exits_cleanly(tmp_path: Path) -> None:
     # NATS on a port nothing listens on, so the worker stays in its lifespan startup.
     env = {
         **os.environ,

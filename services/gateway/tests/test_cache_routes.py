@@ -190,7 +190,7 @@ async def test_concurrent_misses_share_a_service_error(
     assert len(fake_content.requests_on(fake_content.subjects.content_public_item)) == 1
 
 
-async def test_miss_after_a_change_does_not_join_the_older_fill(
+async def test_miss_after_change_starts_new_fill(
     gateway: GatewayTestClient, fake_content: FakeContentService, nats_server: ManagedServer
 ) -> None:
     release = asyncio.Event()

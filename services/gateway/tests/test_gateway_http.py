@@ -336,7 +336,7 @@ async def test_public_read_past_its_deadline_is_504(
     assert "x-request-id" in response.headers
 
 
-async def test_head_of_a_public_read_has_headers_and_no_body(
+async def test_public_read_head_has_no_body(
     gateway: GatewayTestClient, fake_content: FakeContentService
 ) -> None:
     fake_content.answer(fake_content.subjects.content_public_item, {"data": content_item()})
@@ -349,7 +349,7 @@ async def test_head_of_a_public_read_has_headers_and_no_body(
     assert int(response.headers["content-length"]) > 0
 
 
-async def test_unexpected_error_in_a_public_read_is_a_contract_500(
+async def test_public_read_crash_is_contract_500(
     gateway: GatewayTestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from portfolio_gateway.content import public

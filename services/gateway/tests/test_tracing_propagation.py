@@ -121,7 +121,7 @@ async def test_incoming_traceparent_is_continued(
 
 @pytest.fixture
 def tracing_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The gateway's middleware sees tracing as not configured (no tracer provider installed)."""
+    """Make the gateway's middleware treat tracing as not configured (no tracer provider)."""
     monkeypatch.setattr(middleware, "tracing_enabled", lambda: False)
 
 

@@ -13,7 +13,7 @@ busy timeout, so a writer that meets another writer's lock fails at once with
 run on one persistent stdlib sqlite3 connection with the same settings, which
 keeps its parsed schema and prepared statements between calls. Each read runs
 to completion without an await, in autocommit mode, so it is its own read
-transaction and sees every commit made before it, by any connection or process.
+transaction and reads every commit made before it, by any connection or process.
 Transactions still get a connection of their own from libsql-client, because
 their statements interleave with other work across awaits.
 
